@@ -1,0 +1,472 @@
+"""The built-in silik commands, declared with the same public API plugins use."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from typing import Any
+
+from .commands import Arg, CommandRegistry, Context, Opt, Output, SubKernelError
+from .errors import SilikError
+from .manager import KernelRecord
+from .parsing import split_lines
+from .tree import Folder, KernelEntry, render_tree, sorted_children
+
+builtins = CommandRegistry()
+command = builtins.command
+
+TREE = "Tree"
+KERNELS = "Kernels"
+SESSION = "Session"
+
+
+# -- rendering helpers --------------------------------------------------------
+def describe(rec: KernelRecord) -> str:
+    spec = rec.spec_name if rec.sub is None or rec.sub.owned else "attached"
+    note = f"{spec} {rec.status}"
+    if rec.started_by != "user":
+        note += f" (started by {rec.started_by})"
+    return f"[{note}]"
+
+
+def _table_html(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='text-align:left'>{html.escape(str(c))}</td>" for c in r)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _table_text(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*headers).rstrip()] + [fmt.format(*map(str, r)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _default_path(ctx: Context, path: str | None, cmd: str) -> str:
+    if path:
+        return path
+    if ctx.frontend.connected_path:
+        return ctx.frontend.connected_path
+    raise SilikError(f"{cmd}: missing PATH", hint=f"usage: {ctx.registry.get(cmd).usage}")
+
+
+# -- help and session ---------------------------------------------------------
+@command(
+    "help",
+    "Show the commands, or one command's arguments.",
+    args=[Arg("command", "the command to explain", kind="command", nargs="?")],
+    examples=["help", "help new"],
+    section=SESSION,
+)
+async def _help(ctx: Context, a: dict[str, Any]) -> Output:
+    if a["command"]:
+        return Output(ctx.registry.get(a["command"]).help())
+    return Output(ctx.registry.overview())
+
+
+@command(
+    "exit",
+    "Ask the frontend to close (jupyter console quits; notebooks ignore it).",
+    aliases=("quit",),
+    section=SESSION,
+)
+async def _exit(ctx: Context, a: dict[str, Any]) -> None:
+    ctx.frontend.request_exit()
+
+
+@command(
+    "connect",
+    "Enter connect mode: every following cell goes to this kernel, until `/cmd`.",
+    args=[Arg("path", "the kernel to talk to", kind="kernel")],
+    aliases=(">",),
+    details=(
+        "In connect mode silik relays everything (output, errors, input(), completion,\n"
+        "inspection, interrupts, widgets) to and from the kernel. A cell that is exactly\n"
+        "`/cmd` or `<` returns to command mode; a cell starting with `/cmd ` runs the rest\n"
+        "of the line as one silik command without leaving connect mode."
+    ),
+    examples=["> k1.py", "connect ~/work/k1.py"],
+    section=SESSION,
+)
+async def _connect(ctx: Context, a: dict[str, Any]) -> Output:
+    rec = ctx.manager.record(a["path"])
+    ctx.manager.subkernel(a["path"])  # refuses dead or starting kernels
+    ctx.frontend.enter_connect_mode(rec.entry.path)
+    return Output(f"connected to {rec.entry.path}; `/cmd` returns to silik commands")
+
+
+@command(
+    "cmd",
+    "Leave connect mode and return to silik commands.",
+    aliases=("<", "/cmd"),
+    section=SESSION,
+)
+async def _cmd(ctx: Context, a: dict[str, Any]) -> Output:
+    was = ctx.frontend.connected_path
+    ctx.frontend.leave_connect_mode()
+    return Output(f"left {was}; back to silik commands" if was else "already in command mode")
+
+
+@command(
+    "source",
+    "Run a file of silik commands, line by line; stops at the first failing line.",
+    args=[Arg("file", "a text file of silik commands", kind="file")],
+    examples=["source setup.silik"],
+    section=SESSION,
+)
+async def _source(ctx: Context, a: dict[str, Any]) -> None:
+    text = _read_text(a["file"])
+    assert ctx.run_lines is not None
+    await ctx.run_lines(split_lines(text), a["file"])
+
+
+@command(
+    "cat",
+    "Print a text file.",
+    args=[Arg("file", "the file to print", kind="file")],
+    section=SESSION,
+)
+async def _cat(ctx: Context, a: dict[str, Any]) -> Output:
+    return Output(_read_text(a["file"]).rstrip("\n"))
+
+
+def _read_text(path: str) -> str:
+    full = os.path.expanduser(path)
+    try:
+        with open(full, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise SilikError(
+            f"no such file: {path}", hint=f"the current directory is {os.getcwd()}"
+        ) from None
+    except IsADirectoryError:
+        raise SilikError(f"{path} is a directory, not a file", hint=None) from None
+    except UnicodeDecodeError:
+        raise SilikError(f"{path} is not a UTF-8 text file", hint=None) from None
+    except OSError as exc:
+        raise SilikError(f"cannot read {path}: {exc.strerror}", hint=None) from None
+
+
+# -- kernels ------------------------------------------------------------------
+@command("kernels", "List the installed kernelspecs that `new` can start.", section=KERNELS)
+async def _kernels(ctx: Context, a: dict[str, Any]) -> Output:
+    specs = ctx.manager.kernelspecs()
+    headers = ["name", "display name", "language"]
+    rows = [[s.name, s.display_name, s.language] for s in specs]
+    return Output(_table_text(headers, rows), _table_html(headers, rows))
+
+
+@command(
+    "new",
+    "Start sub-kernels in the current folder (several at once start concurrently).",
+    args=[
+        Arg(
+            "kernel",
+            "a kernelspec name (see `kernels`), or a connection file to attach to",
+            kind="kernelspec",
+        )
+    ],
+    options=[
+        Opt(
+            ("-l", "--label"),
+            "labels",
+            "labels of the new kernels; the name adds the extension (k1 -> k1.py)",
+            "LABEL",
+            many=True,
+        ),
+        Opt(
+            ("-n", "--count"),
+            "count",
+            "how many kernels to start with generated labels",
+            "N",
+            kind="int",
+            default=1,
+        ),
+        Opt(
+            ("-d", "--dir"),
+            "folder",
+            "start in this folder instead of the current one",
+            "FOLDER",
+            kind="folder",
+        ),
+    ],
+    aliases=("start",),
+    details=(
+        "Without -l a readable unique label is generated (py1.py, py2.py...). Given a\n"
+        "connection file (kernel-*.json), silik attaches to that running kernel and never\n"
+        "shuts it down. If one of several kernels fails to start, none is kept."
+    ),
+    examples=[
+        "new python3 -l k1",
+        "new python3 -l a b c",
+        "new python3 -n 4",
+        "new ~/.local/share/jupyter/runtime/kernel-1234.json -l ext",
+    ],
+    section=KERNELS,
+)
+async def _new(ctx: Context, a: dict[str, Any]) -> Output:
+    if a["count"] < 1:
+        raise SilikError("new: -n must be at least 1", hint=None)
+    entries = await ctx.manager.start(
+        a["kernel"], a["labels"] or None, count=a["count"], folder=a["folder"]
+    )
+    names = ", ".join(e.path for e in entries)
+    return Output(
+        f"started {names}" if len(entries) > 1 or a["kernel"] != entries[0].name else names
+    )
+
+
+@command(
+    "stop",
+    "Stop kernels and remove them from the tree (attached kernels are only detached).",
+    args=[Arg("paths", "kernels to stop", kind="kernel", nargs="+")],
+    examples=["stop k1.py", "stop a.py b.py"],
+    section=KERNELS,
+)
+async def _stop(ctx: Context, a: dict[str, Any]) -> Output:
+    connected = ctx.frontend.connected_path
+    stopped = await ctx.manager.stop(a["paths"])
+    if connected in stopped:
+        ctx.frontend.leave_connect_mode()
+    return Output("stopped " + ", ".join(stopped))
+
+
+@command(
+    "restart",
+    "Restart a kernel: a fresh process with empty state, same name and place.",
+    args=[Arg("path", "the kernel to restart", kind="kernel")],
+    section=KERNELS,
+)
+async def _restart(ctx: Context, a: dict[str, Any]) -> Output:
+    entry = await ctx.manager.restart(a["path"])
+    return Output(f"restarted {entry.path}")
+
+
+@command(
+    "interrupt",
+    "Interrupt what a kernel is running (like Ctrl-C).",
+    args=[Arg("path", "the kernel to interrupt", kind="kernel")],
+    section=KERNELS,
+)
+async def _interrupt(ctx: Context, a: dict[str, Any]) -> Output:
+    await ctx.manager.interrupt(a["path"])
+    return Output(f"interrupted {ctx.manager.record(a['path']).entry.path}")
+
+
+@command(
+    "run",
+    "Run code on a kernel; its output appears here as it is produced.",
+    args=[
+        Arg("code", "the code, in quotes; newlines inside the quotes are kept", kind="code"),
+        Arg("path", "the kernel to run it on", kind="kernel"),
+    ],
+    details="If the code raises, this cell fails with the kernel's error.",
+    examples=['run "x = 19" k1.py', "run 'print(\"hello\")' ~/work/k1.py"],
+    section=KERNELS,
+)
+async def _run(ctx: Context, a: dict[str, Any]) -> None:
+    reply = await ctx.frontend.relay(a["path"], a["code"])
+    if reply.get("status") == "error":
+        raise SubKernelError(reply)
+    if reply.get("status") == "aborted":
+        raise SilikError(f"the run on {a['path']} was aborted", hint=None)
+
+
+@command(
+    "info",
+    "Show a kernel's kernel_info, status and process.",
+    args=[Arg("path", "the kernel (default: the connected one)", kind="kernel", nargs="?")],
+    section=KERNELS,
+)
+async def _info(ctx: Context, a: dict[str, Any]) -> Output:
+    info = await ctx.manager.info(_default_path(ctx, a["path"], "info"))
+    ki = info.pop("kernel_info") or {}
+    lang = ki.get("language_info", {})
+    rows = [
+        ["path", info["path"]],
+        [
+            "status",
+            info["status"] + (f" ({info['dead_reason']})" if info.get("dead_reason") else ""),
+        ],
+        ["kernelspec", info["kernelspec"]],
+        ["owned by silik", "yes" if info["owned"] else "no (attached)"],
+        ["started by", info["started_by"]],
+        ["pid", str(info["pid"]) if info["pid"] else "-"],
+        ["language", f"{lang.get('name', '?')} {lang.get('version', '')}".strip()],
+        [
+            "implementation",
+            f"{ki.get('implementation', '?')} {ki.get('implementation_version', '')}".strip(),
+        ],
+        ["protocol", ki.get("protocol_version", "?")],
+        ["connection file", info["connection_file"]],
+    ]
+    if ctx.frontend.connected_path == info["path"]:
+        rows.insert(1, ["connect mode", "active (this is the connected kernel)"])
+    text = "\n".join(f"{k + ':':<16} {v}" for k, v in rows)
+    banner = ki.get("banner", "").strip()
+    if banner:
+        text += "\nbanner:\n  " + banner.replace("\n", "\n  ")
+    return Output(text, _table_html(["", ""], rows))
+
+
+@command(
+    "connect_info",
+    "Show a kernel's connection info (ports, key), to attach another client to it.",
+    args=[Arg("path", "the kernel", kind="kernel", nargs="?")],
+    examples=["connect_info k1.py    # then: jupyter console --existing FILE"],
+    section=KERNELS,
+)
+async def _connect_info(ctx: Context, a: dict[str, Any]) -> Output:
+    info = ctx.manager.connect_info(_default_path(ctx, a["path"], "connect_info"))
+    return Output(json.dumps(info, indent=2, sort_keys=True))
+
+
+@command(
+    "history",
+    "Show the last inputs (and outputs with -o) a kernel ran.",
+    args=[Arg("path", "the kernel", kind="kernel", nargs="?")],
+    options=[
+        Opt(("-o", "--output"), "output", "include outputs"),
+        Opt(("-n",), "n", "how many entries (default 10)", "N", kind="int", default=10),
+    ],
+    section=KERNELS,
+)
+async def _history(ctx: Context, a: dict[str, Any]) -> Output:
+    items = await ctx.manager.history(
+        _default_path(ctx, a["path"], "history"), output=a["output"], n=a["n"]
+    )
+    lines = []
+    for item in items:
+        session, line_no, entry = item[0], item[1], item[2]
+        if isinstance(entry, list | tuple):
+            source, out = entry[0], entry[1]
+            lines.append(f"[{session}:{line_no}] {source}")
+            if out is not None:
+                lines.append(f"  -> {out}")
+        else:
+            lines.append(f"[{session}:{line_no}] {entry}")
+    return Output("\n".join(lines) if lines else "(no history)")
+
+
+# -- tree ---------------------------------------------------------------------
+@command(
+    "mkdir",
+    "Create a folder.",
+    args=[Arg("path", "the new folder", kind="folder")],
+    options=[Opt(("-p", "--parents"), "parents", "create missing parents; no error if it exists")],
+    examples=["mkdir work", "mkdir -p ~/a/b/c"],
+    section=TREE,
+)
+async def _mkdir(ctx: Context, a: dict[str, Any]) -> None:
+    ctx.manager.mkdir(a["path"], a["parents"])
+
+
+@command(
+    "cd",
+    "Change the current folder (no argument: ~).",
+    args=[Arg("path", "the folder", kind="folder", nargs="?")],
+    examples=["cd work", "cd ..", "cd"],
+    section=TREE,
+)
+async def _cd(ctx: Context, a: dict[str, Any]) -> None:
+    ctx.manager.cd(a["path"])
+
+
+@command("pwd", "Show the current folder (and the connected kernel in connect mode).", section=TREE)
+async def _pwd(ctx: Context, a: dict[str, Any]) -> Output:
+    text = ctx.manager.tree.cwd.path
+    if ctx.frontend.connected_path:
+        text += f"\nconnected to {ctx.frontend.connected_path}"
+    return Output(text)
+
+
+@command(
+    "ls",
+    "List a folder's kernels and folders.",
+    args=[Arg("path", "a folder or kernel (default: the current folder)", kind="path", nargs="?")],
+    section=TREE,
+)
+async def _ls(ctx: Context, a: dict[str, Any]) -> Output:
+    node = ctx.manager.tree.resolve(a["path"] or ".")
+    nodes = [node] if isinstance(node, KernelEntry) else sorted_children(node)
+    headers = ["name", "kernelspec", "status", "started by"]
+    rows = []
+    for n in nodes:
+        if isinstance(n, Folder):
+            count = len(n.kernels())
+            rows.append([n.name + "/", "folder", f"{count} kernel{'s' if count != 1 else ''}", ""])
+        else:
+            rec = ctx.manager.record_of(n)
+            spec = rec.spec_name if rec.sub is None or rec.sub.owned else "attached"
+            rows.append([n.name, spec, rec.status, rec.started_by])
+    if not rows:
+        return Output(f"{node.path} is empty", None)
+    return Output(_table_text(headers, rows), _table_html(headers, rows))
+
+
+@command(
+    "tree",
+    "Draw the folder tree with every kernel and its status.",
+    args=[Arg("path", "the folder to draw (default: ~)", kind="folder", nargs="?")],
+    section=TREE,
+)
+async def _tree(ctx: Context, a: dict[str, Any]) -> Output:
+    tree = ctx.manager.tree
+    folder = tree.folder(a["path"] or "~")
+    connected = ctx.frontend.connected_path
+    text = render_tree(
+        folder,
+        describe=lambda e: describe(ctx.manager.record_of(e)),
+        mark=lambda n: n is tree.cwd or (isinstance(n, KernelEntry) and n.path == connected),
+    )
+    if folder is tree.cwd:
+        text = (
+            text.replace(folder.path, folder.path + "  <- here", 1)
+            if folder.parent is None
+            else text
+        )
+    return Output(text, "<pre>" + html.escape(text) + "</pre>")
+
+
+@command(
+    "rm",
+    "Remove a kernel (stopping it) or a folder (-r for a folder that is not empty).",
+    args=[Arg("path", "what to remove", kind="path")],
+    options=[Opt(("-r", "--recursive"), "recursive", "remove a folder with everything in it")],
+    section=TREE,
+)
+async def _rm(ctx: Context, a: dict[str, Any]) -> Output:
+    node = ctx.manager.tree.resolve(a["path"])
+    path = node.path
+    connected = ctx.frontend.connected_path
+    stopped = await ctx.manager.rm(a["path"], a["recursive"])
+    if connected and (connected == path or connected.startswith(path + "/")):
+        ctx.frontend.leave_connect_mode()
+    note = f" (stopped {', '.join(stopped)})" if stopped and isinstance(node, Folder) else ""
+    return Output(f"removed {path}{note}")
+
+
+@command(
+    "mv",
+    "Move or rename a kernel or folder.",
+    args=[
+        Arg("src", "what to move", kind="path"),
+        Arg("dst", "a folder to move into, or a new name", kind="path"),
+    ],
+    details="Renaming a kernel keeps its extension: `mv k1.py k2` gives k2.py.",
+    examples=["mv k1.py work/", "mv k1.py k2", "mv work done"],
+    section=TREE,
+)
+async def _mv(ctx: Context, a: dict[str, Any]) -> Output:
+    old = ctx.manager.tree.resolve(a["src"]).path
+    connected = ctx.frontend.connected_path
+    node = ctx.manager.mv(a["src"], a["dst"])
+    if connected and (connected == old or connected.startswith(old + "/")):
+        ctx.frontend.enter_connect_mode(node.path + connected[len(old) :])
+    return Output(f"{old} -> {node.path}")

@@ -1,0 +1,444 @@
+"""The silik command language.
+
+Each command is declared once with :meth:`CommandRegistry.command`: its
+arguments, options, help text and the kind of value each argument takes. The
+parser, ``help``, ``CMD --help``, TAB completion and ``help.md`` are all derived
+from that declaration, so they cannot drift apart. The same decorator is the
+public way to add commands (see the README, "Extending silik").
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import SilikError
+from .parsing import Line, split_partial
+
+if TYPE_CHECKING:
+    from .manager import SilikManager
+
+
+# -- what a command can do to the frontend ---------------------------------
+class Frontend(Protocol):
+    """The kernel side a command talks to (implemented by SilikKernel)."""
+
+    def print(self, text: str, name: str = "stdout") -> None: ...
+
+    def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None: ...
+
+    async def relay(self, path: str, code: str) -> dict[str, Any]:
+        """Run code on a sub-kernel, forwarding its messages to the cell; the execute_reply content."""
+        ...
+
+    def enter_connect_mode(self, path: str) -> None: ...
+
+    def leave_connect_mode(self) -> None: ...
+
+    def request_exit(self) -> None: ...
+
+    @property
+    def connected_path(self) -> str | None: ...
+
+
+@dataclass
+class Output:
+    """A command's result: plain text always, HTML for notebooks when it helps."""
+
+    text: str
+    html: str | None = None
+
+
+@dataclass
+class Context:
+    manager: SilikManager
+    frontend: Frontend
+    registry: CommandRegistry
+    run_lines: Callable[[list[Line], str], Awaitable[None]] | None = None  # used by `source`
+
+
+class SubKernelError(SilikError):
+    """A sub-kernel's error, already shown in the cell by the relay."""
+
+    def __init__(self, content: dict[str, Any]) -> None:
+        self.content = content
+        super().__init__(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}")
+
+
+# -- declarations ------------------------------------------------------------
+# Argument kinds decide completion: each has one completer below.
+KINDS = ("text", "code", "path", "kernel", "folder", "kernelspec", "file", "command", "int")
+
+
+@dataclass
+class Arg:
+    name: str
+    help: str
+    kind: str = "text"
+    nargs: str = "1"  # "1", "?", "+", "*"
+
+    @property
+    def usage(self) -> str:
+        n = self.name.upper()
+        return {"1": n, "?": f"[{n}]", "+": f"{n}...", "*": f"[{n}...]"}[self.nargs]
+
+
+@dataclass
+class Opt:
+    flags: tuple[str, ...]
+    dest: str
+    help: str
+    metavar: str | None = None  # None: a flag without a value
+    kind: str = "text"
+    many: bool = False  # takes several values: `-l a b c`
+    default: Any = None
+
+    @property
+    def usage(self) -> str:
+        value = (
+            f" {self.metavar}" + (f" [{self.metavar}...]" if self.many else "")
+            if self.metavar
+            else ""
+        )
+        return f"[{self.flags[0]}{value}]"
+
+
+Handler = Callable[[Context, dict[str, Any]], Awaitable[Output | str | None]]
+
+
+@dataclass
+class Command:
+    name: str
+    summary: str
+    handler: Handler
+    args: list[Arg] = field(default_factory=list)
+    options: list[Opt] = field(default_factory=list)
+    aliases: tuple[str, ...] = ()
+    details: str = ""
+    examples: list[str] = field(default_factory=list)
+    section: str = "Commands"
+
+    @property
+    def usage(self) -> str:
+        parts = [self.name] + [o.usage for o in self.options] + [a.usage for a in self.args]
+        return " ".join(parts)
+
+    def help(self) -> str:
+        lines = [f"usage: {self.usage}", "", self.summary]
+        if self.aliases:
+            lines.append(f"alias: {', '.join(self.aliases)}")
+        if self.details:
+            lines += ["", self.details]
+        if self.args or self.options:
+            lines.append("")
+            width = max(
+                len(x)
+                for x in [a.name.upper() for a in self.args] + [_opt_label(o) for o in self.options]
+            )
+            for a in self.args:
+                lines.append(f"  {a.name.upper():<{width}}  {a.help}")
+            for o in self.options:
+                lines.append(f"  {_opt_label(o):<{width}}  {o.help}")
+        if self.examples:
+            lines += ["", "examples:"] + [f"  {e}" for e in self.examples]
+        return "\n".join(lines)
+
+    def parse(self, words: list[str]) -> dict[str, Any]:
+        """Bind words to arguments; a SilikError says what is wrong and shows the usage."""
+        values: dict[str, Any] = {o.dest: ([] if o.many else o.default) for o in self.options}
+        for o in self.options:
+            if o.metavar is None:
+                values[o.dest] = False
+        by_flag = {f: o for o in self.options for f in o.flags}
+        positional: list[str] = []
+        i = 0
+        only_positional = False
+        while i < len(words):
+            w = words[i]
+            if w == "--" and not only_positional:
+                only_positional = True
+            elif not only_positional and w.startswith("-") and len(w) > 1 and not _is_number(w):
+                opt = by_flag.get(w)
+                if opt is None:
+                    known = ", ".join(f for o in self.options for f in o.flags) or "none"
+                    raise self._error(f"unknown option {w} (options: {known})")
+                if opt.metavar is None:
+                    values[opt.dest] = True
+                else:
+                    got = []
+                    while i + 1 < len(words) and not (
+                        words[i + 1].startswith("-") and words[i + 1] not in ("-",)
+                    ):
+                        got.append(self._convert(opt.kind, words[i + 1], opt.metavar))
+                        i += 1
+                        if not opt.many:
+                            break
+                    if not got:
+                        raise self._error(f"{w} needs a value ({opt.metavar})")
+                    if opt.many:
+                        values[opt.dest].extend(got)
+                    else:
+                        values[opt.dest] = got[0]
+            else:
+                positional.append(w)
+            i += 1
+        # Bind positionals: fixed ones first from both ends, the variadic one takes the rest.
+        fixed = sum(1 for a in self.args if a.nargs == "1")
+        optional = sum(1 for a in self.args if a.nargs == "?")
+        variadic = next((a for a in self.args if a.nargs in "+*"), None)
+        if len(positional) < fixed + (1 if variadic and variadic.nargs == "+" else 0):
+            missing = [a.name.upper() for a in self.args if a.nargs in ("1", "+")]
+            raise self._error(f"missing {' and '.join(missing[len(positional) :] or missing)}")
+        if variadic is None and len(positional) > fixed + optional:
+            extra = positional[fixed + optional :]
+            hint_quote = " (put code in quotes)" if any(a.kind == "code" for a in self.args) else ""
+            raise self._error(f"unexpected argument {extra[0]!r}{hint_quote}")
+        spare = len(positional) - fixed
+        idx = 0
+        for a in self.args:
+            if a.nargs == "1":
+                values[a.name] = self._convert(a.kind, positional[idx], a.name.upper())
+                idx += 1
+            elif a.nargs == "?":
+                if spare > 0 and (variadic is None or spare > 1 or variadic.nargs == "*"):
+                    values[a.name] = self._convert(a.kind, positional[idx], a.name.upper())
+                    idx += 1
+                    spare -= 1
+                else:
+                    values[a.name] = None
+            else:
+                rest_fixed = sum(1 for b in self.args[self.args.index(a) + 1 :] if b.nargs == "1")
+                take = len(positional) - idx - rest_fixed
+                values[a.name] = [
+                    self._convert(a.kind, w, a.name.upper()) for w in positional[idx : idx + take]
+                ]
+                idx += take
+        return values
+
+    def _convert(self, kind: str, word: str, label: str) -> Any:
+        if kind == "int":
+            try:
+                return int(word)
+            except ValueError:
+                raise self._error(f"{label} must be a whole number, not {word!r}") from None
+        return word
+
+    def _error(self, message: str) -> SilikError:
+        return SilikError(
+            f"{self.name}: {message}", hint=f"usage: {self.usage}  (see `help {self.name}`)"
+        )
+
+
+def _opt_label(o: Opt) -> str:
+    return ", ".join(o.flags) + (f" {o.metavar}" if o.metavar else "")
+
+
+def _is_number(w: str) -> bool:
+    try:
+        float(w)
+        return True
+    except ValueError:
+        return False
+
+
+class CommandRegistry:
+    """All commands by name and alias."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, Command] = {}
+        self._names: dict[str, Command] = {}
+
+    def add(self, cmd: Command) -> Command:
+        for name in (cmd.name, *cmd.aliases):
+            if name in self._names:
+                raise ValueError(f"silik command {name!r} is declared twice")
+        self.commands[cmd.name] = cmd
+        for name in (cmd.name, *cmd.aliases):
+            self._names[name] = cmd
+        return cmd
+
+    def command(
+        self,
+        name: str,
+        summary: str,
+        *,
+        args: Iterable[Arg] = (),
+        options: Iterable[Opt] = (),
+        aliases: Iterable[str] = (),
+        details: str = "",
+        examples: Iterable[str] = (),
+        section: str = "Commands",
+    ) -> Callable[[Handler], Handler]:
+        """Declare a command; the decorated coroutine gets ``(ctx, values)``."""
+
+        def decorate(fn: Handler) -> Handler:
+            self.add(
+                Command(
+                    name,
+                    summary,
+                    fn,
+                    list(args),
+                    list(options),
+                    tuple(aliases),
+                    details,
+                    list(examples),
+                    section,
+                )
+            )
+            return fn
+
+        return decorate
+
+    def copy(self) -> CommandRegistry:
+        new = CommandRegistry()
+        for cmd in self.commands.values():
+            new.add(cmd)
+        return new
+
+    def get(self, name: str) -> Command:
+        cmd = self._names.get(name)
+        if cmd is None:
+            close = difflib.get_close_matches(name, list(self._names), n=1, cutoff=0.6)
+            hint = (
+                f"did you mean `{close[0]}`?" if close else "type `help` for the list of commands"
+            )
+            raise SilikError(f"unknown command {name!r}", hint=hint)
+        return cmd
+
+    def names(self) -> list[str]:
+        return sorted(self._names)
+
+    def sections(self) -> dict[str, list[Command]]:
+        out: dict[str, list[Command]] = {}
+        for cmd in self.commands.values():
+            out.setdefault(cmd.section, []).append(cmd)
+        return out
+
+    # -- help ----------------------------------------------------------------
+    def overview(self) -> str:
+        lines = []
+        for section, cmds in self.sections().items():
+            lines.append(f"{section}:")
+            width = max(len(c.name) for c in cmds)
+            for c in cmds:
+                alias = f" (alias: {', '.join(c.aliases)})" if c.aliases else ""
+                lines.append(f"  {c.name:<{width}}  {c.summary}{alias}")
+            lines.append("")
+        lines.append("`help COMMAND` or `COMMAND --help` shows a command's arguments.")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        out = [
+            "# silik commands",
+            "",
+            "Generated from the command declarations by `python -m silik_kernel help-md`;",
+            "do not edit by hand.",
+            "",
+        ]
+        for section, cmds in self.sections().items():
+            out += [f"## {section}", ""]
+            for c in cmds:
+                out += [f"### `{c.name}`", "", "```", c.help(), "```", ""]
+        return "\n".join(out)
+
+    # -- completion ------------------------------------------------------------
+    def complete(self, ctx: Context, line: str) -> tuple[list[str], int]:
+        """Matches for the word at the end of ``line`` and how many characters they replace."""
+        words, current = split_partial(line)
+        if not words:
+            if current.startswith(">"):
+                typed = current[1:]
+                return [">" + m for m in complete_kind(ctx, "kernel", typed)], len(current)
+            return [n for n in self.names() if n.startswith(current)], len(current)
+        try:
+            cmd = self.get(words[0])
+        except SilikError:
+            return [], 0
+        if current.startswith("-"):
+            flags = [f for o in cmd.options for f in o.flags if f.startswith(current)]
+            return flags + (["--help"] if "--help".startswith(current) else []), len(current)
+        kind = _kind_at(cmd, words[1:])
+        return complete_kind(ctx, kind, current), len(current)
+
+
+def _kind_at(cmd: Command, before: list[str]) -> str:
+    """The kind of value expected after ``before`` (the words after the command)."""
+    by_flag = {f: o for o in cmd.options for f in o.flags}
+    positional = 0
+    pending: Opt | None = None
+    for w in before:
+        if w.startswith("-") and w in by_flag:
+            o = by_flag[w]
+            pending = o if o.metavar else None
+            continue
+        if pending is not None:
+            if not pending.many:
+                pending = None
+            continue
+        positional += 1
+    if pending is not None:
+        return pending.kind
+    idx = 0
+    for a in cmd.args:
+        if a.nargs in "+*":
+            return a.kind
+        if idx == positional:
+            return a.kind
+        idx += 1
+    return "text"
+
+
+def complete_kind(ctx: Context, kind: str, typed: str) -> list[str]:
+    if kind == "kernelspec":
+        return [s.name for s in ctx.manager.kernelspecs() if s.name.startswith(typed)]
+    if kind in ("path", "kernel", "folder"):
+        return _complete_tree_path(ctx, kind, typed)
+    if kind == "file":
+        return _complete_file(typed)
+    if kind == "command":
+        return [n for n in ctx.registry.names() if n.startswith(typed)]
+    return []
+
+
+def _complete_tree_path(ctx: Context, kind: str, typed: str) -> list[str]:
+    from .tree import Folder
+
+    if typed == "~":
+        return ["~/"]
+    head, _, stem = typed.rpartition("/")
+    tree = ctx.manager.tree
+    try:
+        folder = tree.folder(head) if head else tree.cwd
+    except SilikError:
+        return []
+    prefix = head + "/" if head else ""
+    out = []
+    for name, node in folder.children.items():
+        if not name.startswith(stem):
+            continue
+        is_folder = isinstance(node, Folder)
+        if kind == "folder" and not is_folder:
+            continue
+        out.append(prefix + name + ("/" if is_folder else ""))
+    if stem.startswith(".") and "..".startswith(stem):
+        out.append(prefix + "../")
+    return sorted(out)
+
+
+def _complete_file(typed: str) -> list[str]:
+    expanded = os.path.expanduser(typed)
+    head, stem = os.path.split(expanded)
+    try:
+        names = os.listdir(head or ".")
+    except OSError:
+        return []
+    shown_head = typed[: len(typed) - len(stem)]
+    out = []
+    for name in sorted(names):
+        if name.startswith(stem) and (stem.startswith(".") or not name.startswith(".")):
+            full = os.path.join(head or ".", name)
+            out.append(shown_head + name + ("/" if os.path.isdir(full) else ""))
+    return out

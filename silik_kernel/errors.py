@@ -1,0 +1,21 @@
+"""The one exception type users see."""
+
+from __future__ import annotations
+
+
+class SilikError(Exception):
+    """A mistake the user can fix: ``message`` says what was wrong, ``hint`` what to type."""
+
+    ename = "SilikError"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
+class KernelDiedError(SilikError):
+    ename = "KernelDied"

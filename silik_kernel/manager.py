@@ -1,0 +1,376 @@
+"""SilikManager: the tree plus the sub-kernels, with every operation by path.
+
+This is the one API that the commands, the kernel, the bridge and the agent
+tools call. It never formats text for humans and never touches the frontend's
+sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+from .errors import KernelDiedError, SilikError
+from .subkernel import ExecuteOptions, Message, Sink, SubKernel
+from .tree import Folder, KernelEntry, Tree, extension_for_language
+
+log = logging.getLogger("silik.manager")
+
+
+@dataclass(frozen=True)
+class SpecInfo:
+    name: str
+    display_name: str
+    language: str
+
+
+@dataclass
+class KernelRecord:
+    """What the manager knows about one kernel besides its place in the tree."""
+
+    entry: KernelEntry
+    spec_name: str
+    started_by: str = "user"
+    sub: SubKernel | None = None  # None while starting
+
+    @property
+    def status(self) -> str:
+        if self.sub is None:
+            return "starting"
+        if self.sub.dead_reason and self.sub.execution_state != "restarting":
+            return "dead"
+        return self.sub.execution_state
+
+
+@dataclass
+class StartRequest:
+    label: str | None = None
+
+
+class SilikManager:
+    """Sub-kernels in a folder tree. Async methods run on the kernel's event loop."""
+
+    def __init__(
+        self,
+        kernel_spec_manager: KernelSpecManager | None = None,
+        child_env: dict[str, str] | None = None,
+    ) -> None:
+        self.tree = Tree()
+        self.ksm = kernel_spec_manager or KernelSpecManager()
+        self.child_env = child_env or {}  # e.g. the bridge address for agent kernels
+        self.records: dict[str, KernelRecord] = {}
+        # (kernel_id, channel, msg) for traffic no request of ours caused, e.g. widget updates
+        self.on_unrouted: Callable[[str, str, Message], None] | None = None
+
+    # -- kernelspecs -------------------------------------------------------
+    def kernelspecs(self) -> list[SpecInfo]:
+        specs = self.ksm.get_all_specs()
+        out = []
+        for name, info in sorted(specs.items()):
+            spec = info.get("spec", {})
+            out.append(SpecInfo(name, spec.get("display_name", name), spec.get("language", "")))
+        return out
+
+    def spec(self, name: str) -> SpecInfo:
+        try:
+            spec = self.ksm.get_kernel_spec(name)
+        except NoSuchKernel:
+            import difflib
+
+            names = [s.name for s in self.kernelspecs()]
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"installed: {', '.join(names)}"
+            raise SilikError(f"unknown kernelspec {name!r}", hint=hint) from None
+        return SpecInfo(name, spec.display_name, spec.language)
+
+    # -- lookup ------------------------------------------------------------
+    def record(self, path: str) -> KernelRecord:
+        return self.records[self.tree.kernel(path).kernel_id]
+
+    def record_of(self, entry: KernelEntry) -> KernelRecord:
+        return self.records[entry.kernel_id]
+
+    def subkernel(self, path: str) -> SubKernel:
+        rec = self.record(path)
+        if rec.sub is None:
+            raise SilikError(f"{rec.entry.path} is still starting", hint="try again in a moment")
+        if rec.status == "dead":
+            raise KernelDiedError(self._died_message(rec, rec.sub.dead_reason or "it is dead"))
+        return rec.sub
+
+    def _died_message(self, rec: KernelRecord, reason: str) -> str:
+        path = rec.entry.path if rec.entry.parent else rec.entry.name
+        if rec.sub is not None and rec.sub.km is None:
+            return f"kernel {path} is gone: {reason}. It was attached, so restart it where it was started, then `rm {path}`."
+        return f"kernel {path} died: {reason}. Type `restart {path}` for a fresh kernel, or `rm {path}`."
+
+    def path_of(self, kernel_id: str) -> str:
+        return self.records[kernel_id].entry.path
+
+    # -- starting ----------------------------------------------------------
+    async def start(
+        self,
+        kernel: str,
+        labels: list[str] | None = None,
+        *,
+        count: int = 1,
+        folder: str | None = None,
+        started_by: str = "user",
+        env: dict[str, str] | None = None,
+    ) -> list[KernelEntry]:
+        """Start (or attach, when ``kernel`` is a connection file) kernels concurrently.
+
+        All or nothing: names are checked before anything starts, and if one
+        kernel fails to start the others of the same call are stopped.
+        """
+        where = self.tree.folder(folder) if folder else self.tree.cwd
+        if _looks_like_connection_file(kernel):
+            if (labels and len(labels) > 1) or count != 1:
+                raise SilikError("attach one connection file at a time", hint=None)
+            return [await self._attach(kernel, labels[0] if labels else None, where, started_by)]
+        spec = self.spec(kernel)
+        ext = extension_for_language(spec.language)
+        if labels and count not in (1, len(labels)):
+            raise SilikError("give either labels or a count, not both", hint=None)
+        if not labels:
+            stem = _label_stem(spec)
+            taken: set[str] = set()
+            labels = []
+            for _ in range(count):
+                label = self.tree.unique_label(where, stem, ext, taken)
+                taken.add(label)
+                labels.append(label)
+        if len(set(labels)) != len(labels):
+            raise SilikError("the same label is given twice", hint=None)
+        # Reserve every name first (validates all of them) so nothing starts on bad input.
+        entries: list[KernelEntry] = []
+        try:
+            for label in labels:
+                entry = self.tree.add_kernel(where, label, ext, kernel_id="")
+                entries.append(entry)
+        except SilikError:
+            for entry in entries:
+                self.tree.remove(entry)
+            raise
+        records = []
+        for entry in entries:
+            rec = KernelRecord(entry, spec.name, started_by)
+            entry.kernel_id = f"starting:{id(rec)}"
+            self.records[entry.kernel_id] = rec
+            records.append(rec)
+        child_env = {**self.child_env, **(env or {})}
+        results = await asyncio.gather(
+            *(
+                SubKernel.start(spec.name, kernel_spec_manager=self.ksm, env=child_env)
+                for _ in entries
+            ),
+            return_exceptions=True,
+        )
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        for rec, result in zip(records, results, strict=True):
+            del self.records[rec.entry.kernel_id]
+            if isinstance(result, SubKernel):
+                self._adopt(result)
+                rec.sub = result
+                rec.entry.kernel_id = result.kernel_id
+                self.records[result.kernel_id] = rec
+        if failure is not None:
+            await asyncio.gather(
+                *(r.sub.shutdown(now=True) for r in records if r.sub is not None),
+                return_exceptions=True,
+            )
+            for rec in records:
+                self.records.pop(rec.entry.kernel_id, None)
+                self.tree.remove(rec.entry)
+            if isinstance(failure, SilikError):
+                raise failure
+            raise SilikError(
+                f"kernel {spec.name} failed to start: {failure}", hint=None
+            ) from failure
+        return entries
+
+    async def _attach(
+        self, connection_file: str, label: str | None, where: Folder, started_by: str
+    ) -> KernelEntry:
+        path = os.path.expanduser(connection_file)
+        for rec in self.records.values():
+            if rec.sub is not None and rec.sub.connection_file == os.path.abspath(path):
+                raise SilikError(
+                    f"already attached as {rec.entry.path}",
+                    hint=f"connect with `> {rec.entry.path}`",
+                )
+        sub = await SubKernel.attach(path)
+        self._adopt(sub)
+        try:
+            lang = sub.kernel_info.get("language_info", {})
+            ext = lang.get("file_extension") or extension_for_language(lang.get("name", ""))
+            if not ext.startswith("."):
+                ext = "." + ext
+            if label is None:
+                stem = (lang.get("name") or "kernel")[:6].lower()
+                label = self.tree.unique_label(where, stem, ext, set())
+            entry = self.tree.add_kernel(where, label, ext, sub.kernel_id)
+        except BaseException:
+            await sub.close()
+            raise
+        self.records[sub.kernel_id] = KernelRecord(entry, "(attached)", started_by, sub)
+        return entry
+
+    def _adopt(self, sub: SubKernel) -> None:
+        def unrouted(channel: str, msg: Message, kernel_id: str = sub.kernel_id) -> None:
+            if self.on_unrouted is not None:
+                self.on_unrouted(kernel_id, channel, msg)
+
+        sub.on_unrouted = unrouted
+
+    # -- lifecycle by path -------------------------------------------------
+    async def stop(self, paths: list[str]) -> list[str]:
+        """Stop kernels (owned) or detach (attached) and remove them from the tree."""
+        entries = [self.tree.kernel(p) for p in paths]  # all resolve, or nothing happens
+        stopped = [e.path for e in entries]
+        await self._stop_entries(entries)
+        return stopped
+
+    async def _stop_entries(self, entries: list[KernelEntry]) -> None:
+        recs = [self.records.pop(e.kernel_id) for e in entries if e.kernel_id in self.records]
+        for e in entries:
+            if e.parent is not None:
+                self.tree.remove(e)
+        await asyncio.gather(*(self._stop_record(r) for r in recs))
+
+    async def _stop_record(self, rec: KernelRecord) -> None:
+        if rec.sub is None:
+            return
+        try:
+            if rec.sub.owned:
+                await rec.sub.shutdown()
+            else:
+                await rec.sub.close()
+        except Exception:
+            log.exception("stopping %s", rec.entry.name)
+
+    async def restart(self, path: str) -> KernelEntry:
+        rec = self.record(path)
+        if rec.sub is None:
+            raise SilikError(f"{rec.entry.path} is still starting", hint="try again in a moment")
+        await rec.sub.restart()
+        return rec.entry
+
+    async def interrupt(self, path: str) -> None:
+        await self.subkernel(path).interrupt()
+
+    async def shutdown_all(self) -> None:
+        await self._stop_entries(self.tree.root.kernels())
+
+    # -- execution ---------------------------------------------------------
+    async def execute(
+        self,
+        path: str,
+        code: str,
+        options: ExecuteOptions | None = None,
+        *,
+        late: Sink | None = None,
+    ) -> AsyncIterator[tuple[str, Message]]:
+        """``SubKernel.execute`` on the kernel at ``path``; a death names the kernel."""
+        rec = self.record(path)
+        sub = self.subkernel(path)
+        try:
+            async for item in sub.execute(code, options, late=late):
+                yield item
+        except KernelDiedError as exc:
+            raise KernelDiedError(self._died_message(rec, exc.message)) from None
+
+    def take_restart_notice(self, path: str) -> str | None:
+        """Once after an automatic restart: tell the user the state was lost."""
+        rec = self.record(path)
+        if rec.sub is not None and rec.sub.restarted_unseen and rec.status != "dead":
+            rec.sub.restarted_unseen = False
+            return f"{rec.entry.path} was restarted automatically after it died: its variables and imports are gone."
+        return None
+
+    async def info(self, path: str) -> dict[str, Any]:
+        rec = self.record(path)
+        info: dict[str, Any] = {
+            "path": rec.entry.path,
+            "kernelspec": rec.spec_name,
+            "status": rec.status,
+            "owned": bool(rec.sub and rec.sub.owned),
+            "started_by": rec.started_by,
+            "pid": rec.sub.pid if rec.sub else None,
+            "connection_file": rec.sub.connection_file if rec.sub else "",
+            "kernel_info": {},
+        }
+        if rec.sub is not None and rec.status != "dead":
+            try:
+                reply = await rec.sub.request("kernel_info_request", {}, timeout=3)
+                info["kernel_info"] = reply["content"]
+                rec.sub.kernel_info = reply["content"]
+            except SilikError:
+                info["kernel_info"] = rec.sub.kernel_info
+        elif rec.sub is not None:
+            info["kernel_info"] = rec.sub.kernel_info
+            info["dead_reason"] = rec.sub.dead_reason
+        return info
+
+    def connect_info(self, path: str) -> dict[str, Any]:
+        rec = self.record(path)
+        if rec.sub is None:
+            raise SilikError(f"{rec.entry.path} is still starting", hint="try again in a moment")
+        info = dict(rec.sub.connection_info)
+        if isinstance(info.get("key"), bytes):
+            info["key"] = info["key"].decode()
+        info["connection_file"] = rec.sub.connection_file
+        return info
+
+    async def history(self, path: str, *, output: bool = False, n: int = 10) -> list[tuple]:
+        sub = self.subkernel(path)
+        reply = await sub.request(
+            "history_request",
+            {"output": output, "raw": True, "hist_access_type": "tail", "n": n},
+        )
+        return [tuple(h) for h in reply["content"].get("history", [])]
+
+    # -- tree operations ---------------------------------------------------
+    def mkdir(self, path: str, parents: bool = False) -> Folder:
+        return self.tree.mkdir(path, parents)
+
+    def cd(self, path: str | None) -> Folder:
+        return self.tree.cd(path)
+
+    async def rm(self, path: str, recursive: bool = False) -> list[str]:
+        """Remove a kernel (stopping it) or a folder (``recursive`` if not empty)."""
+        node = self.tree.resolve(path)
+        if node is self.tree.root:
+            raise SilikError("cannot remove ~", hint=None)
+        if isinstance(node, KernelEntry):
+            await self._stop_entries([node])
+            return [node.path] if node.parent else [path]
+        kernels = node.kernels()
+        if node.children and not recursive:
+            raise SilikError(
+                f"{node.path} is not empty",
+                hint=f"`rm -r {path}` removes it and stops the {len(kernels)} kernel(s) inside",
+            )
+        removed = [k.path for k in kernels]
+        self.tree.remove(node)
+        await self._stop_entries(kernels)
+        return removed
+
+    def mv(self, src: str, dst: str) -> Folder | KernelEntry:
+        return self.tree.move(src, dst)
+
+
+def _looks_like_connection_file(kernel: str) -> bool:
+    return kernel.endswith(".json") or "/" in kernel or os.sep in kernel
+
+
+def _label_stem(spec: SpecInfo) -> str:
+    lang = (spec.language or spec.name).lower()
+    stem = "".join(c for c in lang if c.isalnum())[:6] or "k"
+    return {"python": "py"}.get(stem, stem)

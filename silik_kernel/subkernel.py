@@ -1,0 +1,631 @@
+"""Everything about talking to ONE Jupyter kernel.
+
+A ``SubKernel`` owns (or attaches to) one kernel and keeps one persistent client
+with its own ZMQ identity and its own msg_id space. Reader tasks receive every
+message of every channel and route it by ``parent_header.msg_id`` to whoever
+sent the request; that is the only routing in silik.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.ioloop import AsyncIOLoopKernelManager
+from jupyter_client.session import Session
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets.config import Config
+
+from .errors import KernelDiedError, SilikError
+
+log = logging.getLogger("silik.subkernel")
+
+Message = dict[str, Any]
+Sink = Callable[[str, Message], None]  # (channel, message)
+
+WATCH_INTERVAL = 0.3  # seconds between liveness checks: a dead kernel fails a cell within ~2 s
+LATE_SINKS = 2048  # finished requests whose late output is still routed to their cell
+
+
+class _Died:
+    """Queue sentinel: the kernel died while a request was waiting."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+@dataclass
+class ExecuteOptions:
+    silent: bool = False
+    store_history: bool = True
+    allow_stdin: bool = False
+    user_expressions: dict[str, str] = field(default_factory=dict)
+    stop_on_error: bool = True
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class SubKernel:
+    """One kernel plus one persistent client.
+
+    Build with :meth:`start` (silik owns the process) or :meth:`attach` (a kernel
+    someone else started; silik never shuts it down).
+    """
+
+    def __init__(
+        self,
+        kernel_id: str,
+        connection_info: dict[str, Any],
+        *,
+        manager: AsyncIOLoopKernelManager | None = None,
+        spec_name: str = "",
+        language: str = "",
+        connection_file: str = "",
+    ) -> None:
+        self.kernel_id = kernel_id
+        self.km = manager
+        self.owned = manager is not None
+        self.spec_name = spec_name
+        self.language = language
+        self.connection_file = connection_file
+        self.connection_info = connection_info
+        self.kernel_info: dict[str, Any] = {}
+        self.execution_state = "starting"
+        self.dead_reason: str | None = None
+        self.restarted_unseen = False  # state lost in an automatic restart, not yet told
+        self.started_at = time.time()
+        self.on_unrouted: Sink | None = None  # iopub/comm traffic nobody asked for
+        self._sinks: OrderedDict[str, Sink] = OrderedDict()
+        self._late: OrderedDict[str, Sink] = OrderedDict()
+        self._tasks: list[asyncio.Task] = []
+        self._client: AsyncKernelClient | None = None
+        self._sockets: dict[str, zmq.asyncio.Socket] = {}
+        self._closing = False
+        self._restarting = False
+        self.log_path = ""
+        self._log_file: Any = None
+
+    # -- construction ------------------------------------------------------
+    @classmethod
+    async def start(
+        cls,
+        spec_name: str,
+        *,
+        kernel_spec_manager: Any = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float = 60.0,
+    ) -> SubKernel:
+        kernel_id = uuid.uuid4().hex
+        config = Config()
+        # Poll faster than the default 3 s so an automatic restart follows a death quickly.
+        config.AsyncIOLoopKernelRestarter.time_to_dead = 1.0
+        extra = {"kernel_spec_manager": kernel_spec_manager} if kernel_spec_manager else {}
+        km = AsyncIOLoopKernelManager(kernel_name=spec_name, config=config, **extra)
+        km.shutdown_wait_time = 3.0
+        try:
+            spec = km.kernel_spec
+        except Exception as exc:  # NoSuchKernel and friends
+            raise SilikError(
+                f"unknown kernelspec {spec_name!r}",
+                hint="`kernels` lists what is installed",
+            ) from exc
+        runtime = jupyter_runtime_dir()
+        os.makedirs(runtime, exist_ok=True)
+        # A findable connection file: `jupyter console --existing kernel-silik-ID.json` works.
+        km.connection_file = os.path.join(runtime, f"kernel-silik-{kernel_id}.json")
+        # The kernel's own stdout/stderr (log lines, crash messages) go to a log file,
+        # not into the frontend's terminal; its tail explains a failed start.
+        log_path = os.path.join(runtime, f"kernel-silik-{kernel_id}.log")
+        log_file = open(log_path, "ab")  # noqa: SIM115 - closed in shutdown
+        kw: dict[str, Any] = {"stdout": log_file, "stderr": log_file}
+        if env is not None:
+            kw["env"] = {**os.environ, **env}
+        if cwd:
+            kw["cwd"] = cwd
+        try:
+            await km.start_kernel(**kw)
+        except Exception as exc:
+            log_file.close()
+            _remove(log_path)
+            raise SilikError(f"kernel {spec_name!r} failed to start: {exc}", hint=None) from exc
+        sk = cls(
+            kernel_id,
+            km.get_connection_info(session=False),
+            manager=km,
+            spec_name=spec_name,
+            language=spec.language if spec else "",
+            connection_file=km.connection_file,
+        )
+        sk.log_path = log_path
+        sk._log_file = log_file
+        km.add_restart_callback(sk._on_auto_restart, "restart")
+        km.add_restart_callback(sk._on_restart_failed, "dead")
+        try:
+            await sk._connect(timeout)
+        except BaseException as exc:
+            tail = sk.log_tail()
+            await sk.shutdown(now=True)
+            if isinstance(exc, SilikError) and tail:
+                raise SilikError(f"{exc.message}\nkernel output:\n{tail}", exc.hint) from exc
+            raise
+        return sk
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The end of the kernel's own output, to explain a failure."""
+        if not self.log_path:
+            return ""
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read()[-8000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+        kept = [ln for ln in text.splitlines() if "TCP without encryption" not in ln]
+        return "\n".join(kept[-lines:])
+
+    @classmethod
+    async def attach(cls, connection_file: str, timeout: float = 10.0) -> SubKernel:
+        try:
+            with open(connection_file) as f:
+                info = json.load(f)
+        except OSError as exc:
+            raise SilikError(
+                f"cannot read connection file {connection_file}: {exc.strerror}",
+                hint="give the path of a kernel-*.json file of a running kernel",
+            ) from exc
+        except ValueError as exc:
+            raise SilikError(f"{connection_file} is not a JSON connection file", hint=None) from exc
+        if not isinstance(info, dict) or "shell_port" not in info:
+            raise SilikError(f"{connection_file} is not a kernel connection file", hint=None)
+        sk = cls(uuid.uuid4().hex, info, connection_file=os.path.abspath(connection_file))
+        try:
+            await sk._connect(timeout)
+        except BaseException:
+            await sk.close()
+            raise
+        sk.language = sk.kernel_info.get("language_info", {}).get("name", "")
+        return sk
+
+    def _new_client(self) -> AsyncKernelClient:
+        info = self.connection_info
+        key = info.get("key", b"")
+        if isinstance(key, str):
+            key = key.encode()
+        # Own session: own ZMQ identity (ROUTER_HANDOVER) and own msg_id space.
+        session = Session(
+            key=key,
+            signature_scheme=info.get("signature_scheme", "hmac-sha256"),
+            session=uuid.uuid4().hex,
+            username="silik",
+        )
+        # One shared context: a context per client would cost an I/O thread per kernel.
+        client = AsyncKernelClient(session=session, context=zmq.asyncio.Context.instance())
+        client.load_connection_info(info)
+        return client
+
+    async def _connect(self, timeout: float) -> None:
+        self._client = client = self._new_client()
+        self._sockets = {
+            "shell": client.connect_shell(),
+            "iopub": client.connect_iopub(),
+            "stdin": client.connect_stdin(),
+            "control": client.connect_control(),
+        }
+        self._tasks = [
+            asyncio.ensure_future(self._reader(name, sock)) for name, sock in self._sockets.items()
+        ]
+        self._tasks.append(asyncio.ensure_future(self._watch()))
+        await self.wait_ready(timeout)
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Ask kernel_info until both the shell reply and iopub traffic arrive.
+
+        Seeing iopub status for our own request proves the SUB socket is
+        subscribed, so no output of the first cell can be lost (slow joiner).
+        """
+        deadline = time.monotonic() + timeout
+        reply: asyncio.Future = asyncio.get_running_loop().create_future()
+        got_iopub = asyncio.Event()
+        sent: list[str] = []
+
+        def sink(channel: str, msg: Message) -> None:
+            if isinstance(msg, _Died):
+                if not reply.done() and not self._restarting:
+                    reply.set_exception(KernelDiedError(msg.reason))
+            elif channel == "iopub":
+                got_iopub.set()
+            elif msg["header"]["msg_type"] == "kernel_info_reply" and not reply.done():
+                reply.set_result(msg)
+
+        try:
+            while True:
+                if self.dead_reason and not self._restarting:
+                    raise KernelDiedError(f"kernel died while starting: {self.dead_reason}")
+                # A reply to any of the requests counts: a busy machine answers late.
+                sent.append(self.send("shell", "kernel_info_request", {}, sink=sink))
+                try:
+                    await asyncio.wait_for(asyncio.shield(reply), 0.5)
+                    await asyncio.wait_for(got_iopub.wait(), 0.5)
+                    self.kernel_info = reply.result()["content"]
+                    if self.execution_state == "starting":
+                        self.execution_state = "idle"
+                    return
+                except (TimeoutError, asyncio.TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise SilikError(f"kernel did not answer within {timeout:.0f} s", hint=None)
+        finally:
+            for msg_id in sent:
+                self._forget(msg_id)
+
+    # -- routing -----------------------------------------------------------
+    async def _reader(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+        assert self._client is not None
+        session = self._client.session
+        while True:
+            try:
+                raw = await sock.recv_multipart(copy=False)
+            except asyncio.CancelledError:
+                raise
+            except zmq.ZMQError:
+                if self._closing:
+                    return
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                _idents, parts = session.feed_identities(raw, copy=False)
+                msg = session.deserialize(parts, content=True, copy=False)
+            except Exception:
+                log.warning("dropping an invalid message on %s", channel, exc_info=True)
+                continue
+            if msg["buffers"]:
+                msg["buffers"] = [bytes(b) for b in msg["buffers"]]
+            self._route(channel, msg)
+
+    def _route(self, channel: str, msg: Message) -> None:
+        msg_type = msg["header"]["msg_type"]
+        if channel == "iopub" and msg_type == "status":
+            self.execution_state = msg["content"].get("execution_state", self.execution_state)
+        parent_id = (msg.get("parent_header") or {}).get("msg_id")
+        sink = self._sinks.get(parent_id) if parent_id else None
+        if sink is None and parent_id:
+            sink = self._late.get(parent_id)
+        if sink is not None:
+            sink(channel, msg)
+        elif self.on_unrouted is not None and channel == "iopub":
+            self.on_unrouted(channel, msg)
+
+    def _forget(self, msg_id: str, late: Sink | None = None) -> None:
+        self._sinks.pop(msg_id, None)
+        if late is not None:
+            self._late[msg_id] = late
+            while len(self._late) > LATE_SINKS:
+                self._late.popitem(last=False)
+
+    def send(
+        self,
+        channel: str,
+        msg_type: str,
+        content: dict[str, Any],
+        *,
+        sink: Sink | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[bytes] | None = None,
+    ) -> str:
+        """Send a request; every later message whose parent it is goes to ``sink``."""
+        self._check_alive()
+        assert self._client is not None
+        msg = self._client.session.msg(msg_type, content, metadata=metadata)
+        msg_id = msg["header"]["msg_id"]
+        if sink is not None:
+            self._sinks[msg_id] = sink
+        self._client.session.send(self._sockets[channel], msg, buffers=buffers)
+        return msg_id
+
+    def _request_future(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        channel: str,
+        on_iopub: Callable[[Message], None] | None = None,
+    ) -> tuple[str, asyncio.Future]:
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        reply_type = msg_type.replace("_request", "_reply")
+
+        def sink(ch: str, msg: Message) -> None:
+            if fut.done():
+                return
+            if isinstance(msg, _Died):
+                fut.set_exception(KernelDiedError(msg.reason))
+            elif ch == channel and msg["header"]["msg_type"] == reply_type:
+                fut.set_result(msg)
+            elif ch == "iopub" and on_iopub is not None:
+                on_iopub(msg)
+
+        msg_id = self.send(channel, msg_type, content, sink=sink)
+        return msg_id, fut
+
+    async def request(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        *,
+        channel: str = "shell",
+        timeout: float = 10.0,
+    ) -> Message:
+        """A shell/control request and its reply, e.g. complete_request."""
+        msg_id, fut = self._request_future(msg_type, content, channel)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise SilikError(
+                f"the kernel did not answer {msg_type} within {timeout:g} s (it may be busy)",
+                hint=None,
+            ) from None
+        finally:
+            self._forget(msg_id)
+
+    # -- execution ---------------------------------------------------------
+    async def execute(
+        self,
+        code: str,
+        options: ExecuteOptions | None = None,
+        *,
+        late: Sink | None = None,
+    ) -> AsyncIterator[tuple[str, Message]]:
+        """Run ``code``; yield ``(channel, message)`` for this request, in order.
+
+        Yields every iopub message (status included), stdin ``input_request``
+        messages (answer with :meth:`input_reply`), and last the shell
+        ``execute_reply``. Finishes when both the reply and iopub ``idle`` have
+        arrived. Raises KernelDiedError if the kernel dies meanwhile. Messages
+        that arrive after the end (output of background threads) go to ``late``.
+        """
+        opts = options or ExecuteOptions()
+        queue: asyncio.Queue = asyncio.Queue()
+        put = queue.put_nowait
+
+        def sink(channel: str, msg: Message) -> None:
+            put((channel, msg))
+
+        content = {
+            "code": code,
+            "silent": opts.silent,
+            "store_history": opts.store_history,
+            "user_expressions": opts.user_expressions,
+            "allow_stdin": opts.allow_stdin,
+            "stop_on_error": opts.stop_on_error,
+        }
+        msg_id = self.send("shell", "execute_request", content, sink=sink, metadata=opts.metadata)
+        got_reply = got_idle = False
+        reply: Message | None = None
+        try:
+            while not (got_reply and got_idle):
+                channel, msg = await queue.get()
+                if channel == "died":
+                    raise KernelDiedError(msg.reason)
+                msg_type = msg["header"]["msg_type"]
+                if channel == "shell":
+                    if msg_type == "execute_reply":
+                        got_reply = True
+                        reply = msg
+                    continue
+                if channel == "iopub" and msg_type == "status":
+                    if msg["content"].get("execution_state") == "idle":
+                        got_idle = True
+                    continue
+                yield channel, msg
+            assert reply is not None
+            yield "shell", reply
+        finally:
+            self._forget(msg_id, late)
+
+    def input_reply(self, value: str) -> None:
+        self.send("stdin", "input_reply", {"value": value})
+
+    # -- lifecycle ---------------------------------------------------------
+    def _check_alive(self) -> None:
+        if self.dead_reason and not self._restarting:
+            raise KernelDiedError(self.dead_reason)
+        if self._client is None:
+            raise KernelDiedError("the kernel is not connected")
+
+    def _fail_pending(self, reason: str) -> None:
+        died = _Died(reason)
+        for sink in list(self._sinks.values()):
+            try:
+                sink("died", died)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("failing a pending request")
+        self._sinks.clear()
+
+    async def is_alive(self) -> bool:
+        if self.km is not None:
+            return bool(await self.km.is_alive())
+        assert self._client is not None
+        # Attached kernels: the heartbeat channel is the only signal we have.
+        return await self._heartbeat()
+
+    async def _heartbeat(self, timeout: float = 1.0) -> bool:
+        assert self._client is not None
+        sock = getattr(self, "_hb", None)
+        if sock is None:
+            sock = self._hb = self._client.context.socket(zmq.REQ)
+            sock.linger = 0
+            sock.connect(self._client._make_url("hb"))
+        try:
+            await sock.send(b"ping")
+            if await sock.poll(int(timeout * 1000)):
+                await sock.recv()
+                return True
+        except zmq.ZMQError:
+            pass
+        sock.close(linger=0)
+        self._hb = None
+        return False
+
+    async def _watch(self) -> None:
+        """Detect a death within WATCH_INTERVAL and fail the requests that wait on it."""
+        misses = 0
+        while not self._closing:
+            await asyncio.sleep(WATCH_INTERVAL if self.km is not None else 0.5)
+            if self._closing or self._restarting:
+                continue
+            try:
+                alive = await self.is_alive()
+            except Exception:
+                alive = False
+            if alive:
+                misses = 0
+                if self.dead_reason and self.km is not None:
+                    # jupyter_client restarted it behind our back.
+                    self.dead_reason = None
+                    self.execution_state = "idle"
+                continue
+            misses += 1
+            if self.km is None and misses < 2:
+                continue  # one lost heartbeat is not a death
+            if self.dead_reason is None:
+                code = None
+                if self.km is not None and self.km.provisioner is not None:
+                    code = await self.km.provisioner.poll()
+                reason = "the kernel process exited" + (f" (exit code {code})" if code else "")
+                if self.km is None:
+                    reason = "the kernel stopped answering its heartbeat"
+                self.dead_reason = reason
+                self.execution_state = "dead"
+                self._fail_pending(reason)
+
+    def _on_auto_restart(self) -> None:
+        """jupyter_client is restarting the dead kernel: its state is gone."""
+        self.restarted_unseen = True
+        reason = "the kernel died and is being restarted automatically (its state is lost)"
+        if self.dead_reason is None:
+            self.dead_reason = reason
+            self._fail_pending(reason)
+        self.execution_state = "restarting"
+        asyncio.ensure_future(self._after_auto_restart())
+
+    async def _after_auto_restart(self) -> None:
+        for _ in range(100):
+            await asyncio.sleep(0.2)
+            if self.km is not None and await self.km.is_alive():
+                break
+        try:
+            if self.km is not None:
+                info = self.km.get_connection_info(session=False)
+                if info != self.connection_info:
+                    self.connection_info = info
+                    await self._reconnect()
+            self._restarting = True
+            await self.wait_ready(30)
+            self.dead_reason = None
+        except Exception:
+            log.exception("kernel %s did not come back after an automatic restart", self.kernel_id)
+        finally:
+            self._restarting = False
+
+    def _on_restart_failed(self) -> None:
+        self.dead_reason = "the kernel died and could not be restarted automatically"
+        self.execution_state = "dead"
+        self._fail_pending(self.dead_reason)
+
+    async def _reconnect(self) -> None:
+        await self._close_client()
+        self._closing = False
+        await self._connect(30)
+
+    async def interrupt(self) -> None:
+        if self.dead_reason:
+            raise KernelDiedError(self.dead_reason)
+        if self.km is not None:
+            await self.km.interrupt_kernel()
+            return
+        # An attached kernel: we know no process to signal, so use the message mode.
+        self.send("control", "interrupt_request", {})
+
+    async def restart(self, timeout: float = 60.0) -> None:
+        if self.km is None:
+            raise SilikError(
+                "silik attached to this kernel and does not manage its process: it cannot restart it",
+                hint="restart it from where it was started",
+            )
+        self._restarting = True
+        try:
+            self._fail_pending("the kernel was restarted")
+            await self.km.restart_kernel(now=False)
+            info = self.km.get_connection_info(session=False)
+            if info != self.connection_info:
+                self.connection_info = info
+                await self._reconnect()
+            self.dead_reason = None
+            self.execution_state = "starting"
+            await self.wait_ready(timeout)
+        finally:
+            self._restarting = False
+        self.restarted_unseen = False
+
+    async def _close_client(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except BaseException:
+                pass
+        self._tasks = []
+        for sock in self._sockets.values():
+            sock.close(linger=0)
+        self._sockets = {}
+        hb = getattr(self, "_hb", None)
+        if hb is not None:
+            hb.close(linger=0)
+            self._hb = None
+        self._client = None
+
+    async def close(self) -> None:
+        """Forget the kernel without stopping it (attached kernels)."""
+        self._fail_pending("silik closed its connection to the kernel")
+        await self._close_client()
+
+    async def shutdown(self, now: bool = False) -> None:
+        """Stop an owned kernel and remove its connection file; detach otherwise."""
+        self._fail_pending("the kernel was stopped")
+        await self._close_client()
+        if self.km is not None:
+            self.km.stop_restarter()
+            if await self.km.is_alive():
+                await self.km.shutdown_kernel(now=now)
+            else:
+                await self.km.cleanup_resources()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+            _remove(self.log_path)
+        self.execution_state = "dead"
+        self.dead_reason = "the kernel was stopped"
+
+    @property
+    def pid(self) -> int | None:
+        if self.km is None or self.km.provisioner is None:
+            return None
+        proc = getattr(self.km.provisioner, "process", None)
+        return getattr(proc, "pid", None)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -1,0 +1,213 @@
+"""Shared fixtures: real kernels through jupyter_client, and a leak check.
+
+Every message a kernel sends to a test client is validated against the
+message spec (jupyter_kernel_test's v5 schemas) by :class:`KernelDriver`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from queue import Empty
+from typing import Any
+
+import psutil
+import pytest
+from jupyter_client.manager import KernelManager
+from jupyter_kernel_test.msgspec_v5 import validate_message
+
+TIMEOUT = 30
+
+
+def _descendants() -> set[int]:
+    try:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes():
+    """Fail a test that leaves a child process (kernel) behind."""
+    before = _descendants()
+    yield
+    deadline = time.monotonic() + 10
+    leaked: set[int] = set()
+    while time.monotonic() < deadline:
+        leaked = set()
+        for pid in _descendants() - before:
+            try:
+                p = psutil.Process(pid)
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    leaked.add(pid)
+            except psutil.Error:
+                pass
+        if not leaked:
+            return
+        time.sleep(0.1)
+    cmds = []
+    for pid in leaked:
+        try:
+            cmds.append(" ".join(psutil.Process(pid).cmdline())[:200])
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass
+    pytest.fail(f"test left {len(leaked)} process(es) running: {cmds}")
+
+
+@dataclass
+class Result:
+    reply: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.reply["content"]["status"]
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return self.reply["content"]
+
+    def of_type(self, *types: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["msg_type"] in types]
+
+    @property
+    def stdout(self) -> str:
+        return "".join(
+            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stdout"
+        )
+
+    @property
+    def stderr(self) -> str:
+        return "".join(
+            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr"
+        )
+
+    @property
+    def text(self) -> str:
+        """Everything shown as text/plain: streams, displays, results, errors."""
+        parts = []
+        for m in self.messages:
+            c = m["content"]
+            if m["msg_type"] == "stream":
+                parts.append(c["text"])
+            elif m["msg_type"] in ("display_data", "execute_result", "update_display_data"):
+                parts.append(c["data"].get("text/plain", "") + "\n")
+            elif m["msg_type"] == "error":
+                parts.append("\n".join(c["traceback"]) + "\n")
+        return "".join(parts)
+
+    @property
+    def error(self) -> str:
+        return "\n".join("\n".join(m["content"]["traceback"]) for m in self.of_type("error"))
+
+
+class KernelDriver:
+    """A blocking client on a real kernel that validates every message it receives."""
+
+    def __init__(self, kernel_name: str = "silik", **start_kw: Any) -> None:
+        self.km = KernelManager(kernel_name=kernel_name)
+        self.km.start_kernel(**start_kw)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self.stdin_answers: list[str] = []
+        self.input_prompts: list[dict[str, Any]] = []
+
+    def execute(
+        self, code: str, *, timeout: float = TIMEOUT, allow_stdin: bool = False, **kw: Any
+    ) -> Result:
+        msg_id = self.kc.execute(code, allow_stdin=allow_stdin, **kw)
+        return self.collect(msg_id, timeout=timeout)
+
+    def collect(self, msg_id: str, timeout: float = TIMEOUT) -> Result:
+        """Iopub messages of ``msg_id`` until idle, answering input requests, then the reply."""
+        deadline = time.monotonic() + timeout
+        messages = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no idle status within {timeout} s; got {messages}")
+            self._answer_stdin(msg_id)
+            try:
+                msg = self.kc.get_iopub_msg(timeout=min(remaining, 0.05))
+            except Empty:
+                continue
+            validate_message(msg)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status":
+                if msg["content"]["execution_state"] == "idle":
+                    break
+                continue
+            if msg["msg_type"] == "execute_input":
+                continue
+            messages.append(msg)
+        reply = self.shell_reply(msg_id, deadline - time.monotonic())
+        return Result(reply, messages)
+
+    def _answer_stdin(self, msg_id: str) -> None:
+        try:
+            msg = self.kc.get_stdin_msg(timeout=0)
+        except Empty:
+            return
+        validate_message(msg)
+        self.input_prompts.append(msg["content"])
+        answer = self.stdin_answers.pop(0) if self.stdin_answers else ""
+        self.kc.input(answer)
+
+    def shell_reply(self, msg_id: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        deadline = time.monotonic() + max(timeout, 1)
+        while True:
+            reply = self.kc.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.01))
+            validate_message(reply)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
+
+    def ok(self, code: str, **kw: Any) -> Result:
+        res = self.execute(code, **kw)
+        assert res.status == "ok", f"{code!r} failed: {res.content} {res.text}"
+        return res
+
+    def fails(self, code: str, **kw: Any) -> Result:
+        res = self.execute(code, **kw)
+        assert res.status == "error", f"{code!r} should fail: {res.text}"
+        return res
+
+    def request(self, method: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        msg_id = getattr(self.kc, method)(*args, **kw)
+        return self.shell_reply(msg_id)
+
+    def pid(self) -> int:
+        return self.km.provisioner.process.pid  # type: ignore[union-attr]
+
+    def shutdown(self) -> None:
+        try:
+            self.kc.stop_channels()
+        finally:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=False)
+
+
+@pytest.fixture
+def silik():
+    """A fresh silik kernel, shut down (with every sub-kernel) after the test."""
+    driver = KernelDriver("silik")
+    try:
+        yield driver
+    finally:
+        driver.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shared_silik():
+    """One silik kernel for a module of tests that do not care about fresh state.
+
+    Started before the per-test leak check, so it is not counted as a leak; each
+    test must stop the sub-kernels it starts.
+    """
+    driver = KernelDriver("silik")
+    try:
+        yield driver
+    finally:
+        driver.shutdown()
