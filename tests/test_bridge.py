@@ -13,6 +13,7 @@ import zmq.asyncio
 
 from silik_kernel.bridge import BridgeClient, BridgeInfo, BridgeRequest, _sign
 
+
 def q(code: str) -> str:
     """Quote code for a silik command line (double quotes; \\ and \" escaped)."""
     return '"' + code.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -67,7 +68,9 @@ def test_errors_come_back_as_service_errors(silik):
 
 
 def _bridge_info(silik) -> tuple[str, BridgeInfo]:
-    res = silik.ok("new python3 -l c\nrun \"import os; print(os.environ['SILIK_BRIDGE_FILE'])\" c.py")
+    res = silik.ok(
+        "new python3 -l c\nrun \"import os; print(os.environ['SILIK_BRIDGE_FILE'])\" c.py"
+    )
     path = res.stdout.strip().splitlines()[-1]
     with open(path) as f:
         return path, BridgeInfo.model_validate_json(f.read())
@@ -79,7 +82,9 @@ def test_bridge_file_is_private_and_loopback(silik):
     assert info.ip == "127.0.0.1"
 
 
-async def _raw_exchange(info: BridgeInfo, frames: list[bytes], wait: float = 1.0) -> list[bytes] | None:
+async def _raw_exchange(
+    info: BridgeInfo, frames: list[bytes], wait: float = 1.0
+) -> list[bytes] | None:
     sock = zmq.asyncio.Context.instance().socket(zmq.DEALER)
     sock.linger = 0
     sock.connect(info.url)

@@ -1,0 +1,381 @@
+"""The silik toolset: tools that let an LLM work with kernels in a silik tree.
+
+Tool names, arguments and docstrings are public API: the docstrings are what the
+model reads. Every tool calls a :class:`SilikBackend`: the parent silik through
+the bridge when the agent kernel was started from a silik, or an in-process
+SilikManager otherwise. Both run the same ``ManagerService`` operations.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+from pydantic_ai import BinaryContent, FunctionToolset, ModelRetry, ToolFailed
+
+from silik_kernel.errors import SilikError
+from silik_kernel.service import ServiceError, output_text, strip_ansi
+
+#: Called with (kernel path, output event) for every output of code the agent
+#: runs, so the agent kernel can show it live in the chat cell.
+output_sink: contextvars.ContextVar[Callable[[str, dict[str, Any]], None] | None] = (
+    contextvars.ContextVar("silik_output_sink", default=None)
+)
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+class SilikBackend(Protocol):
+    """What the tools need: ManagerService operations, local or over the bridge."""
+
+    async def call(self, op: str, args: dict[str, Any], *, timeout: float = 60.0) -> Any: ...
+
+    def stream(
+        self, op: str, args: dict[str, Any], *, timeout: float | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class LocalBackend:
+    """An in-process SilikManager for an agent kernel with no parent silik.
+
+    The agent owns these kernels: :meth:`close` shuts them all down.
+    """
+
+    def __init__(self, caller: str = "agent") -> None:
+        from silik_kernel.builtin_commands import builtins
+        from silik_kernel.manager import SilikManager
+        from silik_kernel.service import ManagerService, run_command_text
+
+        self.caller = caller
+        self.manager = SilikManager()
+        self.service = ManagerService(
+            self.manager, lambda line: run_command_text(self.manager, builtins, line)
+        )
+
+    async def call(self, op: str, args: dict[str, Any], *, timeout: float = 60.0) -> Any:
+        return await self.service.call(op, args, caller=self.caller)
+
+    async def stream(
+        self, op: str, args: dict[str, Any], *, timeout: float | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        async for event in self.service.stream(op, args, caller=self.caller):
+            yield event
+
+    async def close(self) -> None:
+        await self.manager.shutdown_all()
+
+
+class ToolPolicy(BaseModel):
+    """What an agent may do with kernels. The defaults are the safe choice."""
+
+    allowed_kernelspecs: list[str] | None = Field(
+        default=None, description="kernelspecs the agent may start; None means any installed one"
+    )
+    max_kernels: int = Field(default=8, description="kernels the agent may have running at once")
+    use_other_kernels: bool = Field(
+        default=False,
+        description="may run code in, interrupt, restart or stop kernels it did not start",
+    )
+    default_timeout: float = Field(default=60.0, description="seconds before run_code interrupts")
+    require_approval: list[str] = Field(
+        default_factory=list, description="tool names that ask the human first (y/N prompt)"
+    )
+    silik_commands: list[str] = Field(
+        default_factory=lambda: [
+            "help",
+            "kernels",
+            "ls",
+            "tree",
+            "pwd",
+            "info",
+            "history",
+            "mkdir",
+        ],
+        description="silik commands the silik() tool may run",
+    )
+    max_output_chars: int = Field(
+        default=4000, description="output kept in a run_code result before it is truncated"
+    )
+
+
+class RunResult(BaseModel):
+    """What run_code returns to the model."""
+
+    path: str
+    status: str = Field(description="ok, error, or timeout")
+    stdout: str = ""
+    stderr: str = ""
+    results: list[str] = Field(
+        default_factory=list, description="text/plain of results and displays"
+    )
+    mime_types: list[str] = Field(default_factory=list, description="every mime type produced")
+    ename: str | None = None
+    evalue: str | None = None
+    traceback: str | None = None
+    truncated: bool = False
+    run_id: str | None = Field(default=None, description="pass to get_output for the rest")
+    timed_out: bool = False
+
+
+class _Run:
+    """One run's output, kept so get_output can page through it."""
+
+    def __init__(self) -> None:
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.results: list[str] = []
+        self.mime_types: list[str] = []
+        self.images: list[BinaryContent] = []
+        self.full: list[str] = []
+
+    def add(self, msg_type: str, content: dict[str, Any]) -> None:
+        text = output_text(msg_type, content)
+        if text:
+            self.full.append(text)
+        if msg_type == "stream":
+            (self.stdout if content.get("name") == "stdout" else self.stderr).append(text)
+        elif msg_type in ("execute_result", "display_data", "update_display_data"):
+            data = content.get("data", {})
+            for mime in data:
+                if mime not in self.mime_types:
+                    self.mime_types.append(mime)
+            if text:
+                self.results.append(text.rstrip("\n"))
+            for mime in IMAGE_TYPES:
+                if mime in data:
+                    raw = data[mime]
+                    try:
+                        self.images.append(
+                            BinaryContent(data=base64.b64decode(raw), media_type=mime)
+                        )
+                    except (ValueError, TypeError):
+                        pass
+                    break
+
+
+class SilikTools:
+    """The state behind the toolset: the backend, the policy and kept outputs."""
+
+    def __init__(self, backend: SilikBackend, policy: ToolPolicy | None = None) -> None:
+        self.backend = backend
+        self.policy = policy or ToolPolicy()
+        self.runs: OrderedDict[str, str] = OrderedDict()
+
+    async def _call(self, op: str, **args: Any) -> Any:
+        try:
+            return await self.backend.call(op, args)
+        except ServiceError as exc:
+            raise _tool_error(exc) from None
+        except SilikError as exc:
+            raise ToolFailed(str(exc)) from None
+
+    async def _check_may_use(self, path: str) -> None:
+        if self.policy.use_other_kernels:
+            return
+        owner = await self._call("kernel_owner", path=path)
+        if owner["started_by"] != owner["you"]:
+            raise ToolFailed(
+                f"{path} was started by {owner['started_by']}, not by you; your policy only "
+                "lets you use kernels you started (start_kernel gives you one)"
+            )
+
+    def keep(self, text: str) -> str:
+        run_id = uuid.uuid4().hex[:8]
+        self.runs[run_id] = text
+        while len(self.runs) > 50:
+            self.runs.popitem(last=False)
+        return run_id
+
+
+def _tool_error(exc: ServiceError) -> Exception:
+    """Invalid arguments get a retry prompt; dead kernels and refusals a failed result."""
+    text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    return ModelRetry(text) if exc.kind == "invalid" else ToolFailed(text)
+
+
+def silik_toolset(
+    backend: SilikBackend,
+    policy: ToolPolicy | None = None,
+    *,
+    include: Callable[[str], bool] | None = None,
+) -> FunctionToolset:
+    """The silik tools for a pydantic-ai agent.
+
+    ``include(name)`` filters tools; tools named in ``policy.require_approval``
+    ask the human (the AgentKernel shows a y/N prompt).
+    """
+    st = SilikTools(backend, policy)
+    pol = st.policy
+    toolset = FunctionToolset(max_retries=3)
+
+    def add(fn: Callable[..., Any]) -> None:
+        name = fn.__name__
+        if include is None or include(name):
+            toolset.add_function(fn, requires_approval=name in pol.require_approval)
+
+    async def list_kernelspecs() -> list[dict[str, str]]:
+        """List the kernel types (kernelspecs) that can be started, with their language."""
+        specs = await st._call("list_kernelspecs")
+        if pol.allowed_kernelspecs is not None:
+            specs = [s for s in specs if s["name"] in pol.allowed_kernelspecs]
+        return specs
+
+    async def list_tree(path: str = "~") -> list[dict[str, Any]]:
+        """List the folders and kernels under a folder of the silik tree.
+
+        Args:
+            path: a folder such as "~" (the root) or "~/work".
+
+        Each kernel has its path (use it in other tools), kernelspec, status
+        (idle, busy, starting, restarting or dead), who started it, and
+        started_by_you.
+        """
+        return await st._call("list_tree", path=path)
+
+    async def start_kernel(kernelspec: str, label: str, folder: str = "~") -> str:
+        """Start a new kernel and return its path, e.g. "~/calc.py".
+
+        Args:
+            kernelspec: a name from list_kernelspecs, e.g. "python3".
+            label: a short name; the path adds the language's extension (calc -> calc.py).
+            folder: the folder to put it in; created if missing.
+        """
+        if pol.allowed_kernelspecs is not None and kernelspec not in pol.allowed_kernelspecs:
+            raise ToolFailed(
+                f"you may not start {kernelspec!r}; allowed: {', '.join(pol.allowed_kernelspecs)}"
+            )
+        tree = await st._call("list_tree")
+        mine = [t for t in tree if t.get("type") == "kernel" and t.get("started_by_you")]
+        if len(mine) >= pol.max_kernels:
+            raise ToolFailed(
+                f"you already run {len(mine)} kernels, your limit; stop one first "
+                f"({', '.join(t['path'] for t in mine)})"
+            )
+        result = await st._call("start_kernel", kernelspec=kernelspec, label=label, folder=folder)
+        return result["path"]
+
+    async def run_code(path: str, code: str, timeout: float | None = None) -> Any:
+        """Run code in a kernel and return what it produced.
+
+        Args:
+            path: the kernel's path, e.g. "~/calc.py".
+            code: the code to run, in the kernel's language. State persists between calls.
+            timeout: seconds before the kernel is interrupted (default from your policy);
+                the output so far is returned with timed_out=true.
+
+        Returns stdout, stderr, results (text/plain of values and displays), the mime
+        types produced, and on failure ename, evalue and the traceback. Long output is
+        cut: then truncated is true and get_output(run_id, offset) returns the rest.
+        Images (plots) are attached so you can look at them.
+        """
+        await st._check_may_use(path)
+        run = _Run()
+        sink = output_sink.get()
+        result: dict[str, Any] = {}
+        limit = pol.default_timeout if timeout is None else float(timeout)
+        try:
+            async for event in st.backend.stream(
+                "run_code", {"path": path, "code": code, "timeout": limit}, timeout=limit
+            ):
+                if event.get("kind") == "result":
+                    result = event.get("data") or {}
+                    continue
+                run.add(event["msg_type"], event["content"])
+                if sink is not None:
+                    sink(path, event)
+        except ServiceError as exc:
+            raise _tool_error(exc) from None
+        out = RunResult(
+            path=result.get("path", path),
+            status="timeout" if result.get("timed_out") else result.get("status", "unknown"),
+            ename=result.get("ename"),
+            evalue=result.get("evalue"),
+            traceback=strip_ansi("\n".join(result.get("traceback") or [])) or None,
+            mime_types=run.mime_types,
+            timed_out=bool(result.get("timed_out")),
+        )
+        budget = pol.max_output_chars
+        stdout, stderr = "".join(run.stdout), "".join(run.stderr)
+        results = run.results
+        total = len(stdout) + len(stderr) + sum(len(r) for r in results)
+        if total > budget:
+            out.truncated = True
+            out.run_id = st.keep("".join(run.full))
+            share = max(budget // 2, 200)
+            stdout = _cut(stdout, share)
+            stderr = _cut(stderr, budget // 4)
+            results = [_cut(r, budget // 4) for r in results[-5:]]
+        out.stdout, out.stderr, out.results = stdout, stderr, results
+        if run.images:
+            return [out.model_dump(exclude_none=True), *run.images[-4:]]
+        return out.model_dump(exclude_none=True)
+
+    async def get_output(run_id: str, offset: int = 0) -> str:
+        """Read the full output of a truncated run_code, 4000 characters from offset.
+
+        Args:
+            run_id: the run_id from a truncated run_code result.
+            offset: where to start reading; the reply says where the next part starts.
+        """
+        text = st.runs.get(run_id)
+        if text is None:
+            raise ModelRetry(f"no output is kept for run_id {run_id!r}")
+        part = text[offset : offset + 4000]
+        end = offset + len(part)
+        more = f"\n[{len(text) - end} more characters: get_output({run_id!r}, {end})]"
+        return part + (more if end < len(text) else "\n[end of output]")
+
+    async def interrupt_kernel(path: str) -> str:
+        """Interrupt what a kernel is running (like Ctrl-C). Its state is kept."""
+        await st._check_may_use(path)
+        return await st._call("interrupt_kernel", path=path)
+
+    async def restart_kernel(path: str) -> str:
+        """Restart a kernel: a fresh process, all variables and imports lost."""
+        await st._check_may_use(path)
+        return await st._call("restart_kernel", path=path)
+
+    async def stop_kernel(path: str) -> str:
+        """Stop a kernel and remove it from the tree. Stop the kernels you no longer need."""
+        await st._check_may_use(path)
+        return await st._call("stop_kernel", path=path)
+
+    async def kernel_history(path: str, n: int = 10) -> list[str]:
+        """The last n inputs a kernel ran, oldest first."""
+        await st._check_may_use(path)
+        return await st._call("kernel_history", path=path, n=n)
+
+    async def silik(command: str) -> str:
+        """Run one silik command line and return its text output.
+
+        For what the other tools do not cover, e.g. "mkdir -p ~/work", "mv a.py work/",
+        "info ~/calc.py", "help". Connect mode and exit are not available.
+        """
+        head = command.strip().split(None, 1)[0] if command.strip() else ""
+        if head not in pol.silik_commands:
+            raise ToolFailed(
+                f"the silik command {head!r} is not allowed for you; allowed: "
+                f"{', '.join(pol.silik_commands)}"
+            )
+        return await st._call("silik", command=command)
+
+    for fn in (
+        list_kernelspecs, list_tree, start_kernel, run_code, get_output,
+        interrupt_kernel, restart_kernel, stop_kernel, kernel_history, silik,
+    ):  # fmt: skip
+        add(fn)
+    toolset.silik_tools = st  # type: ignore[attr-defined]
+    return toolset
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    return f"{text[:head]}\n[... {len(text) - limit} characters cut ...]\n{text[-tail:]}"
