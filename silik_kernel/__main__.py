@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -16,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(builtins.markdown())
         return 0
+    # debugpy (imported by ipykernel) warns on stderr about frozen modules; silik
+    # does not offer the debugger, so silence the check.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     from .app import launch
 
     launch(args)

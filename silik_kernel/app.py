@@ -11,6 +11,16 @@ from .kernel import SilikKernel
 class SilikKernelApp(IPKernelApp):
     name = "silik-kernel"
     kernel_class = Type(SilikKernel, klass="ipykernel.kernelbase.Kernel").tag(config=True)
+    # silik reports through messages, never by printing: leave sys.stdout/stderr
+    # alone. ipykernel's capturing streams cost two threads and a thread round
+    # trip per flush, and it flushes twice per cell.
+    def init_io(self) -> None:
+        saved = self.outstream_class
+        self.outstream_class = None  # type: ignore[assignment]
+        try:
+            super().init_io()
+        finally:
+            self.outstream_class = saved
 
     def init_sockets(self) -> None:
         super().init_sockets()

@@ -1,0 +1,351 @@
+"""silik against direct jupyter_client use, on the same machine, in one run.
+
+    python benchmarks/run.py            # full run, prints the table
+    python benchmarks/run.py --quick    # few iterations: a smoke test for CI
+
+Every figure is measured from a jupyter_client client: the time from sending a
+request until both its reply and its iopub idle arrived. "direct" talks to a
+python3 ipykernel; "silik" talks to a silik kernel relaying to a python3
+sub-kernel. Ratios are silik/direct. Exit status 1 if any output was lost or
+landed in the wrong cell (never for timings: those are reported, not asserted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from queue import Empty
+from typing import Any
+
+import psutil
+from jupyter_client.manager import KernelManager
+
+TIMEOUT = 120
+
+
+class Client:
+    """A blocking client that runs one cell and collects what came back for it."""
+
+    def __init__(self, kernel_name: str) -> None:
+        self.km = KernelManager(kernel_name=kernel_name)
+        self.km.start_kernel()
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=TIMEOUT)
+
+    def run(self, code: str, *, keep: bool = False) -> tuple[float, list[dict[str, Any]]]:
+        start = time.perf_counter()
+        msg_id = self.kc.execute(code)
+        got_reply = got_idle = False
+        outputs: list[dict[str, Any]] = []
+        deadline = time.monotonic() + TIMEOUT
+        while not (got_reply and got_idle):
+            if time.monotonic() > deadline:
+                raise TimeoutError(code)
+            if not got_idle:
+                try:
+                    msg = self.kc.get_iopub_msg(timeout=0.5)
+                except Empty:
+                    continue
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                kind = msg["msg_type"]
+                if kind == "status" and msg["content"]["execution_state"] == "idle":
+                    got_idle = True
+                elif keep and kind not in ("status", "execute_input"):
+                    outputs.append(msg)
+            else:
+                reply = self.kc.get_shell_msg(timeout=TIMEOUT)
+                got_reply = reply["parent_header"].get("msg_id") == msg_id
+        return time.perf_counter() - start, outputs
+
+    def run_pipelined(self, codes: list[str]) -> list[list[dict[str, Any]]]:
+        """Send every cell at once, then collect each cell's stream outputs by parent."""
+        ids = [self.kc.execute(code) for code in codes]
+        outputs: list[list[dict[str, Any]]] = [[] for _ in ids]
+        idle: set[str] = set()
+        deadline = time.monotonic() + TIMEOUT
+        while len(idle) < len(ids):
+            if time.monotonic() > deadline:
+                raise TimeoutError(codes)
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.5)
+            except Empty:
+                continue
+            parent = msg["parent_header"].get("msg_id")
+            if parent not in ids:
+                continue
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                idle.add(parent)
+            elif msg["msg_type"] == "stream":
+                outputs[ids.index(parent)].append(msg)
+        for _ in ids:
+            self.kc.get_shell_msg(timeout=TIMEOUT)
+        return outputs
+
+    def ok(self, code: str) -> None:
+        _, outs = self.run(code, keep=True)
+        errors = [m for m in outs if m["msg_type"] == "error"]
+        if errors:
+            raise RuntimeError(f"{code!r}: {errors[0]['content']}")
+
+    def pid(self) -> int:
+        return self.km.provisioner.process.pid  # type: ignore[union-attr]
+
+    def close(self) -> float:
+        start = time.perf_counter()
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=False)
+        return time.perf_counter() - start
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+class Bench:
+    def __init__(self, quick: bool) -> None:
+        self.quick = quick
+        self.rows: list[tuple[str, str, str, str, str]] = []
+        self.failures: list[str] = []
+
+    def row(self, measure: str, direct: float | None, silik: float, unit: str, target: str) -> None:
+        if direct is None:
+            self.rows.append((measure, "-", f"{silik:.2f} {unit}", "-", target))
+            return
+        if unit == "ms+":
+            ratio = f"+{(silik - direct):.2f} ms"
+        else:
+            ratio = f"{silik / direct:.2f}x" if direct else "-"
+        self.rows.append(
+            (measure, f"{direct:.2f} {unit.rstrip('+')}", f"{silik:.2f} {unit.rstrip('+')}", ratio, target)
+        )
+        print(f"  {measure}: direct {direct:.3f}, silik {silik:.3f} {unit} -> {ratio}", flush=True)
+
+    def lost(self, measure: str, count: int) -> None:
+        self.rows.append((measure, "-", f"{count}", "-", "0"))
+        print(f"  {measure}: {count}", flush=True)
+        if count:
+            self.failures.append(f"{measure}: {count}")
+
+    def table(self) -> str:
+        head = ("measure", "direct", "silik", "silik/direct", "target")
+        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(5)]
+
+        def fmt(r: tuple[str, ...]) -> str:
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
+        sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+        return "\n".join([fmt(head), sep, *(fmt(r) for r in self.rows)])
+
+
+def repeat(fn: Callable[[], float], n: int) -> list[float]:
+    return [fn() for _ in range(n)]
+
+
+def lines_in(outputs: list[dict[str, Any]]) -> int:
+    return sum(
+        m["content"]["text"].count("\n")
+        for m in outputs
+        if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few iterations (CI smoke test)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    quick = args.quick
+    b = Bench(quick)
+    n_cells = 20 if quick else 200
+    n_lines = 5_000 if quick else 100_000
+    n_flush = 500 if quick else 5_000
+    n_kernels = 2 if quick else 8
+    n_tree = 4 if quick else 32
+    n_alt = 40 if quick else 1000
+
+    print("starting kernels...", flush=True)
+    direct = Client("python3")
+    silik = Client("silik")
+    try:
+        silik.ok("new python3 -l k1")
+
+        # -- connect-mode round trip ---------------------------------------
+        silik.ok("> k1.py")
+        for _ in range(10):
+            direct.run("pass"), silik.run("pass")
+        d = repeat(lambda: direct.run("pass")[0] * 1000, n_cells)
+        s = repeat(lambda: silik.run("pass")[0] * 1000, n_cells)
+        b.row(f"connect-mode round trip, median ({n_cells} cells)", statistics.median(d), statistics.median(s), "ms", "<= 1.15x")
+        b.row(f"connect-mode round trip, p95 ({n_cells} cells)", pct(d, 95), pct(s, 95), "ms", "<= 1.15x")
+
+        # -- many lines ---------------------------------------------------------
+        code = f"for i in range({n_lines}): print(i)"
+        dt, douts = direct.run(code, keep=True)
+        st, souts = silik.run(code, keep=True)
+        b.row(f"a cell printing {n_lines:,} lines", dt, st, "s", "<= 1.05x")
+        b.lost(f"lines lost of {n_lines:,} (silik)", n_lines - lines_in(souts))
+        code = f"for i in range({n_flush}): print(i, flush=True)"
+        dt, douts = direct.run(code, keep=True)
+        st, souts = silik.run(code, keep=True)
+        b.row(f"{n_flush:,} lines with flush=True", dt, st, "s", "<= 1.15x")
+        b.lost(f"flushed lines lost of {n_flush:,} (silik)", n_flush - lines_in(souts))
+        silik.ok("/cmd")
+
+        # -- run command ----------------------------------------------------
+        d = repeat(lambda: direct.run("pass")[0] * 1000, n_cells // 2)
+        s = repeat(lambda: silik.run('run "pass" k1.py')[0] * 1000, n_cells // 2)
+        b.row('`run "pass" k1.py` round trip, median', statistics.median(d), statistics.median(s), "ms", "<= 1.2x")
+
+        # -- agent run_code tool (in-process service, as an agent kernel uses it) --
+        b.row("agent run_code tool vs direct execute, median", *agent_tool_overhead(n_cells // 2), "ms+", "<= +5 ms")
+
+        # -- misrouting: slow late-printing cells, each followed at once by a quick one --
+        silik.ok("> k1.py")
+        misrouted = lost = 0
+        for i in range(0, n_alt, 2):
+            slow = f"import time\nprint('early {i}', flush=True)\ntime.sleep(0.01)\nprint('late {i}')"
+            quick = f"print('quick {i + 1}')"
+            outputs = silik.run_pipelined([slow, quick])  # the quick cell is sent before the slow one ends
+            expected = {0: [f"early {i}", f"late {i}"], 1: [f"quick {i + 1}"]}
+            for cell, want in expected.items():
+                got = [ln for m in outputs[cell] for ln in m["content"]["text"].splitlines()]
+                misrouted += sum(1 for ln in got if ln not in want)
+                lost += sum(1 for ln in want if ln not in got)
+        silik.ok("/cmd")
+        b.lost(f"outputs in the wrong cell ({n_alt} alternating cells)", misrouted)
+        b.lost(f"outputs lost ({n_alt} alternating cells)", lost)
+        silik.ok("stop k1.py")
+
+        # -- starting kernels ------------------------------------------------
+        d_start = direct_concurrent_start(n_kernels)
+        s_start, _ = silik.run(f"new python3 -n {n_kernels}")
+        b.row(f"start {n_kernels} python3 kernels (one silik cell vs concurrent direct)", d_start, s_start, "s", "<= 1.1x")
+
+        # -- RSS ----------------------------------------------------------------
+        time.sleep(1)
+        direct_rss = psutil.Process(direct.pid()).memory_info().rss / 2**20
+        silik_rss = psutil.Process(silik.pid()).memory_info().rss / 2**20
+        b.row("idle RSS (silik process vs plain python3 ipykernel)", direct_rss, silik_rss, "MiB", "<= 1.0x")
+
+        # -- tree and ls with many kernels -------------------------------------
+        more = n_tree - n_kernels
+        if more > 0:
+            silik.ok(f"mkdir many\nnew python3 -n {more} -d many")
+        t_tree = statistics.median(repeat(lambda: silik.run("tree")[0] * 1000, 20))
+        t_ls = statistics.median(repeat(lambda: silik.run("ls")[0] * 1000, 20))
+        b.row(f"`tree` with {n_tree} kernels", None, t_tree, "ms", "< 20 ms")
+        b.row(f"`ls` with {n_tree} kernels", None, t_ls, "ms", "< 20 ms")
+        if more > 0:
+            silik.ok("rm -r many")
+
+        # -- shutdown -------------------------------------------------------
+        d_stop = direct_concurrent_shutdown(n_kernels)
+    finally:
+        direct.close()
+        s_stop = silik.close()
+    b.row(f"shut down silik with {n_kernels} kernels vs {n_kernels} kernels directly", d_stop, s_stop, "s", "<= 1.5x")
+
+    print()
+    print(b.table())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": b.rows, "failures": b.failures, "quick": quick}, f, indent=2)
+    if b.failures:
+        print("\nLOST OR MISROUTED OUTPUT:", "; ".join(b.failures))
+        return 1
+    return 0
+
+
+def direct_concurrent_start(n: int) -> float:
+    """n kernels started concurrently and ready (kernel_info answered), directly."""
+
+    async def go() -> tuple[float, list[Any]]:
+        from jupyter_client.manager import AsyncKernelManager
+
+        kms = [AsyncKernelManager(kernel_name="python3") for _ in range(n)]
+        start = time.perf_counter()
+        await asyncio.gather(*(k.start_kernel() for k in kms))
+
+        async def ready(km: Any) -> Any:
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=TIMEOUT)
+            return kc
+
+        clients = await asyncio.gather(*(ready(k) for k in kms))
+        took = time.perf_counter() - start
+        for kc in clients:
+            kc.stop_channels()
+        await asyncio.gather(*(k.shutdown_kernel(now=True) for k in kms))
+        return took, kms
+
+    return asyncio.run(go())[0]
+
+
+def direct_concurrent_shutdown(n: int) -> float:
+    async def go() -> float:
+        from jupyter_client.manager import AsyncKernelManager
+
+        kms = [AsyncKernelManager(kernel_name="python3") for _ in range(n)]
+        await asyncio.gather(*(k.start_kernel() for k in kms))
+        for km in kms:
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=TIMEOUT)
+            kc.stop_channels()
+        start = time.perf_counter()
+        await asyncio.gather(*(k.shutdown_kernel(now=False) for k in kms))
+        return time.perf_counter() - start
+
+    return asyncio.run(go())
+
+
+def agent_tool_overhead(n: int) -> tuple[float, float]:
+    """Median ms of a direct execute vs the agent's run_code tool on the same kernel."""
+
+    async def go() -> tuple[float, float]:
+        from pydantic_ai import RunContext  # noqa: F401  (pydantic-ai must be importable)
+
+        from silik_agents.toolset import LocalBackend, silik_toolset
+
+        backend = LocalBackend(caller="bench")
+        try:
+            tools = silik_toolset(backend)
+            await backend.manager.start("python3", ["b"], started_by="bench")
+            sub = backend.manager.subkernel("~/b.py")
+            run_code = tools.tools["run_code"].function
+
+            async def direct_once() -> float:
+                t = time.perf_counter()
+                async for _ in sub.execute("pass"):
+                    pass
+                return (time.perf_counter() - t) * 1000
+
+            async def tool_once() -> float:
+                t = time.perf_counter()
+                await run_code("~/b.py", "pass")
+                return (time.perf_counter() - t) * 1000
+
+            for _ in range(5):
+                await direct_once(), await tool_once()
+            d = [await direct_once() for _ in range(n)]
+            s = [await tool_once() for _ in range(n)]
+            return statistics.median(d), statistics.median(s)
+        finally:
+            await backend.close()
+
+    return asyncio.run(go())
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    sys.exit(main())
