@@ -318,7 +318,7 @@ async def _info(ctx: Context, a: dict[str, Any]) -> Output:
 @command(
     "connect_info",
     "Show a kernel's connection info (ports, key), to attach another client to it.",
-    args=[Arg("path", "the kernel", kind="kernel", nargs="?")],
+    args=[Arg("path", "the kernel (default: the connected one)", kind="kernel", nargs="?")],
     examples=["connect_info k1.py    # then: jupyter console --existing FILE"],
     section=KERNELS,
 )
@@ -330,7 +330,7 @@ async def _connect_info(ctx: Context, a: dict[str, Any]) -> Output:
 @command(
     "history",
     "Show the last inputs (and outputs with -o) a kernel ran.",
-    args=[Arg("path", "the kernel", kind="kernel", nargs="?")],
+    args=[Arg("path", "the kernel (default: the connected one)", kind="kernel", nargs="?")],
     options=[
         Opt(("-o", "--output"), "output", "include outputs"),
         Opt(("-n",), "n", "how many entries (default 10)", "N", kind="int", default=10),

@@ -123,7 +123,9 @@ class Command:
 
     @property
     def usage(self) -> str:
-        parts = [self.name] + [o.usage for o in self.options] + [a.usage for a in self.args]
+        # Arguments before options: `new KERNEL -l A B` works as shown, while
+        # `new -l A B KERNEL` would give KERNEL to -l as another label.
+        parts = [self.name] + [a.usage for a in self.args] + [o.usage for o in self.options]
         return " ".join(parts)
 
     def help(self) -> str:
@@ -160,18 +162,19 @@ class Command:
             w = words[i]
             if w == "--" and not only_positional:
                 only_positional = True
-            elif not only_positional and w.startswith("-") and len(w) > 1 and not _is_number(w):
+            elif not only_positional and _looks_like_option(w):
                 opt = by_flag.get(w)
                 if opt is None:
                     known = ", ".join(f for o in self.options for f in o.flags) or "none"
-                    raise self._error(f"unknown option {w} (options: {known})")
+                    raise self._error(
+                        f"unknown option {w} (options: {known}); "
+                        "put `--` before an argument that starts with '-'"
+                    )
                 if opt.metavar is None:
                     values[opt.dest] = True
                 else:
                     got = []
-                    while i + 1 < len(words) and not (
-                        words[i + 1].startswith("-") and words[i + 1] not in ("-",)
-                    ):
+                    while i + 1 < len(words) and not _looks_like_option(words[i + 1]):
                         got.append(self._convert(opt.kind, words[i + 1], opt.metavar))
                         i += 1
                         if not opt.many:
@@ -185,7 +188,6 @@ class Command:
             else:
                 positional.append(w)
             i += 1
-        # Bind positionals: fixed ones first from both ends, the variadic one takes the rest.
         fixed = sum(1 for a in self.args if a.nargs == "1")
         optional = sum(1 for a in self.args if a.nargs == "?")
         variadic = next((a for a in self.args if a.nargs in "+*"), None)
@@ -196,26 +198,19 @@ class Command:
             extra = positional[fixed + optional :]
             hint_quote = " (put code in quotes)" if any(a.kind == "code" for a in self.args) else ""
             raise self._error(f"unexpected argument {extra[0]!r}{hint_quote}")
-        spare = len(positional) - fixed
+        # Left to right, each argument takes as many words as it can while leaving
+        # the later ones their minimum (like argparse).
         idx = 0
-        for a in self.args:
-            if a.nargs == "1":
-                values[a.name] = self._convert(a.kind, positional[idx], a.name.upper())
-                idx += 1
-            elif a.nargs == "?":
-                if spare > 0 and (variadic is None or spare > 1 or variadic.nargs == "*"):
-                    values[a.name] = self._convert(a.kind, positional[idx], a.name.upper())
-                    idx += 1
-                    spare -= 1
-                else:
-                    values[a.name] = None
+        for k, a in enumerate(self.args):
+            later_min = sum(1 for b in self.args[k + 1 :] if b.nargs in ("1", "+"))
+            spare = len(positional) - idx - later_min
+            take = 1 if a.nargs == "1" else min(1, spare) if a.nargs == "?" else spare
+            got = [self._convert(a.kind, w, a.name.upper()) for w in positional[idx : idx + take]]
+            idx += take
+            if a.nargs in "+*":
+                values[a.name] = got
             else:
-                rest_fixed = sum(1 for b in self.args[self.args.index(a) + 1 :] if b.nargs == "1")
-                take = len(positional) - idx - rest_fixed
-                values[a.name] = [
-                    self._convert(a.kind, w, a.name.upper()) for w in positional[idx : idx + take]
-                ]
-                idx += take
+                values[a.name] = got[0] if got else None
         return values
 
     def _convert(self, kind: str, word: str, label: str) -> Any:
@@ -234,6 +229,13 @@ class Command:
 
 def _opt_label(o: Opt) -> str:
     return ", ".join(o.flags) + (f" {o.metavar}" if o.metavar else "")
+
+
+def _looks_like_option(w: str) -> bool:
+    """``-x``, ``--name``; not ``-``, ``-3`` or quoted code such as ``-1 + x``."""
+    return (
+        w.startswith("-") and len(w) > 1 and not _is_number(w) and not any(c.isspace() for c in w)
+    )
 
 
 def _is_number(w: str) -> bool:
@@ -347,7 +349,10 @@ class CommandRegistry:
     # -- completion ------------------------------------------------------------
     def complete(self, ctx: Context, line: str) -> tuple[list[str], int]:
         """Matches for the word at the end of ``line`` and how many characters they replace."""
-        words, current = split_partial(line)
+        partial = split_partial(line)
+        if partial is None:  # inside a comment
+            return [], 0
+        words, current = partial
         if not words:
             if current.startswith(">"):
                 typed = current[1:]
@@ -369,7 +374,11 @@ def _kind_at(cmd: Command, before: list[str]) -> str:
     by_flag = {f: o for o in cmd.options for f in o.flags}
     positional = 0
     pending: Opt | None = None
-    for w in before:
+    for i, w in enumerate(before):
+        if w == "--":  # everything after it is positional, as in Command.parse
+            pending = None
+            positional += len(before) - i - 1
+            break
         if w.startswith("-") and w in by_flag:
             o = by_flag[w]
             pending = o if o.metavar else None
@@ -442,3 +451,18 @@ def _complete_file(typed: str) -> list[str]:
             full = os.path.join(head or ".", name)
             out.append(shown_head + name + ("/" if os.path.isdir(full) else ""))
     return out
+
+
+async def run_words(ctx: Context, words: list[str]) -> Output | None:
+    """Run one command line, already split into words: the kernel and the agent bridge use this."""
+    head = words[0]
+    if head.startswith(">") and head != ">":
+        words = [">", head[1:], *words[1:]]
+    elif (head.startswith("<") and head != "<") or (head.startswith("/cmd") and head != "/cmd"):
+        raise SilikError(f"unknown command {head!r}", hint="`/cmd` or `<` leave connect mode")
+    cmd = ctx.registry.get(words[0])
+    flags = words[1 : words.index("--")] if "--" in words else words[1:]  # `run -- --help k1.py`
+    if "--help" in flags or "-h" in flags[:1]:
+        return Output(cmd.help())
+    result = await cmd.handler(ctx, cmd.parse(words[1:]))
+    return Output(result) if isinstance(result, str) else result

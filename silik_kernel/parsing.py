@@ -22,7 +22,9 @@ class Line:
 
 
 class UnterminatedQuote(SilikError):
-    pass
+    def __init__(self, message: str, hint: str | None, at: int) -> None:
+        super().__init__(message, hint)
+        self.at = at  # index of the opening quote in the cell
 
 
 def split_lines(cell: str) -> list[Line]:
@@ -31,6 +33,7 @@ def split_lines(cell: str) -> list[Line]:
     words: list[str] = []
     word: list[str] | None = None  # None: between words
     quote: str | None = None
+    quote_at = 0
     start = 0
     line_no = 1
     start_line = 1
@@ -69,15 +72,16 @@ def split_lines(cell: str) -> list[Line]:
                 line_no += 1
         elif c in "'\"":
             quote = c
+            quote_at = i
             if word is None:
                 word = []
         elif c == "\\" and i + 1 < n:
-            if word is None:
-                word = []
             nxt = cell[i + 1]
-            if nxt == "\n":  # line continuation
+            if nxt == "\n":  # line continuation: joins lines, starts no word
                 line_no += 1
             else:
+                if word is None:
+                    word = []
                 word.append(nxt)
             i += 1
         elif c == "\n":
@@ -101,9 +105,11 @@ def split_lines(cell: str) -> list[Line]:
             word.append(c)
         i += 1
     if quote is not None:
+        quote_line = cell.count("\n", 0, quote_at) + 1
         raise UnterminatedQuote(
-            f"unterminated {quote} quote starting on line {start_line}",
+            f"unterminated {quote} quote starting on line {quote_line}",
             hint=f"close it with {quote}; to put {quote} inside, use the other quote character",
+            at=quote_at,
         )
     if word is not None:
         words.append("".join(word))
@@ -111,18 +117,21 @@ def split_lines(cell: str) -> list[Line]:
     return lines
 
 
-def split_partial(text: str) -> tuple[list[str], str]:
-    """Words of an unfinished line, for completion: (complete words, word being typed)."""
+_CURSOR = "\x00"  # marks the end of the text, to see which word it ends
+
+
+def split_partial(text: str) -> tuple[list[str], str] | None:
+    """Words of an unfinished line, for completion: (complete words, word being typed).
+
+    None when the text ends inside a comment: there is nothing to complete.
+    """
     try:
-        lines = split_lines(text)
-        words = lines[-1].words if lines else []
-        if text and text[-1] in " \t":
-            return words, ""
-        if not words:
-            return [], ""
-        return words[:-1], words[-1]
-    except UnterminatedQuote:
+        lines = split_lines(text + _CURSOR)
+    except UnterminatedQuote as exc:
         # Completing inside an open quote: complete the quoted word.
-        quote_at = max(text.rfind('"'), text.rfind("'"))
-        head = split_partial(text[:quote_at])[0] if quote_at > 0 else []
-        return head, text[quote_at + 1 :]
+        head = split_partial(text[: exc.at])
+        return (head[0] if head else []), text[exc.at + 1 :]
+    words = lines[-1].words if lines else []
+    if not words or not words[-1].endswith(_CURSOR):
+        return None
+    return words[:-1], words[-1][: -len(_CURSOR)]

@@ -126,20 +126,22 @@ class Tree:
         self.cwd: Folder = self.root
 
     # -- resolution --------------------------------------------------------
-    def _start(self, parts: list[str], base: Folder | None) -> tuple[Folder, list[str]]:
+    def _start(self, path: str, base: Folder | None) -> tuple[Folder, list[str]]:
+        """The folder ``path`` starts from and the parts to follow from there."""
+        if path.startswith("/"):
+            raise SilikError(
+                f"{path!r} is not a silik path",
+                hint="absolute paths start with '~', e.g. ~/a/k1.py",
+            )
+        parts = split_path(path)
         if parts and parts[0] == ROOT_NAME:
             return self.root, parts[1:]
         return (base or self.cwd), parts
 
     def resolve(self, path: str, base: Folder | None = None) -> Folder | KernelEntry:
         """The node at ``path``; raises SilikError naming the missing part."""
-        if path.startswith("/"):
-            raise SilikError(
-                f"{path!r} is not a silik path",
-                hint="absolute paths start with '~', e.g. ~/a/k1.py",
-            )
         node: Folder | KernelEntry
-        node, parts = self._start(split_path(path), base)
+        node, parts = self._start(path, base)
         for i, part in enumerate(parts):
             if isinstance(node, KernelEntry):
                 raise SilikError(f"{node.path} is a kernel, not a folder", hint=None)
@@ -177,6 +179,7 @@ class Tree:
 
     def parent_and_name(self, path: str) -> tuple[Folder, str]:
         """Split ``path`` into an existing parent folder and a new last name."""
+        self._start(path, None)  # refuses '/'-rooted paths
         parts = split_path(path)
         if not parts or parts[-1] in (ROOT_NAME, ".", ".."):
             raise SilikError(f"{path!r} does not name a new entry", hint=None)
@@ -187,7 +190,7 @@ class Tree:
 
     # -- changes -----------------------------------------------------------
     def mkdir(self, path: str, parents: bool = False) -> Folder:
-        start, parts = self._start(split_path(path), None)
+        start, parts = self._start(path, None)
         # Validate the whole path before creating anything.
         cursor: Folder = start
         missing = False
@@ -219,7 +222,7 @@ class Tree:
                 )
             cursor = existing
         if not parts or (not missing and not parents):
-            raise SilikError(f"{path} already exists", hint=None)
+            raise SilikError(f"{cursor.path} already exists", hint=None)
         folder = start
         for part in parts:
             if part in (".", ".."):
@@ -267,6 +270,8 @@ class Tree:
         try:
             target = self.resolve(dst)
         except SilikError:
+            if dst.endswith("/"):  # `mv k1.py work/` moves into work; never renames to work.py
+                raise
             target = None
         if isinstance(target, Folder):
             new_parent, new_name = target, node.name
