@@ -123,7 +123,11 @@ async def _cmd(ctx: Context, a: dict[str, Any]) -> Output:
 async def _source(ctx: Context, a: dict[str, Any]) -> None:
     text = _read_text(a["file"])
     assert ctx.run_lines is not None
-    await ctx.run_lines(split_lines(text), a["file"])
+    try:
+        lines = split_lines(text)
+    except SilikError as exc:
+        raise SilikError(f"{a['file']}: {exc.message}", exc.hint) from None
+    await ctx.run_lines(lines, a["file"])
 
 
 @command(
@@ -216,10 +220,9 @@ async def _new(ctx: Context, a: dict[str, Any]) -> Output:
     entries = await ctx.manager.start(
         a["kernel"], a["labels"] or None, count=a["count"], folder=a["folder"]
     )
-    names = ", ".join(e.path for e in entries)
-    return Output(
-        f"started {names}" if len(entries) > 1 or a["kernel"] != entries[0].name else names
-    )
+    first = ctx.manager.record_of(entries[0])
+    verb = "attached" if first.sub is not None and not first.sub.owned else "started"
+    return Output(f"{verb} " + ", ".join(e.path for e in entries))
 
 
 @command(
@@ -426,11 +429,8 @@ async def _tree(ctx: Context, a: dict[str, Any]) -> Output:
         mark=lambda n: n is tree.cwd or (isinstance(n, KernelEntry) and n.path == connected),
     )
     if folder is tree.cwd:
-        text = (
-            text.replace(folder.path, folder.path + "  <- here", 1)
-            if folder.parent is None
-            else text
-        )
+        first, _, rest = text.partition("\n")
+        text = f"{first}  <- here" + (f"\n{rest}" if rest else "")
     return Output(text, "<pre>" + html.escape(text) + "</pre>")
 
 

@@ -14,9 +14,15 @@ from typing import Any
 import psutil
 import pytest
 from jupyter_client.manager import KernelManager
-from jupyter_kernel_test.msgspec_v5 import validate_message
 
 TIMEOUT = 30
+
+
+def validate_message(msg: dict[str, Any], *args: Any) -> None:
+    """The message spec check (imported lazily: jsonschema costs ~2 s to import)."""
+    from jupyter_kernel_test.msgspec_v5 import validate_message as validate
+
+    validate(msg, *args)
 
 
 def _descendants() -> set[int]:
