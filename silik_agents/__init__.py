@@ -1,0 +1,31 @@
+"""silik_agents: turn any pydantic-ai agent into a Jupyter kernel you chat with."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["AgentKernel", "CommandOutput", "TurnView", "command", "__version__"]
+
+if TYPE_CHECKING:
+    from .commands import CommandOutput, command
+    from .kernel import AgentKernel
+    from .render import TurnView
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `python -m silik_agents install` does not pay for ipykernel's import.
+    if name == "AgentKernel":
+        from .kernel import AgentKernel
+
+        return AgentKernel
+    if name in ("command", "CommandOutput"):
+        from . import commands
+
+        return getattr(commands, name)
+    if name == "TurnView":
+        from .render import TurnView
+
+        return TurnView
+    raise AttributeError(f"module 'silik_agents' has no attribute {name!r}")

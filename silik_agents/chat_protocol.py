@@ -1,0 +1,107 @@
+"""What chat frontends put in execute_request metadata, and get back in the reply.
+
+Request (``metadata["silik_agents"]``, all optional)::
+
+    {"messages": [...]}   # the conversation before this cell; replaces the kernel's own
+
+Each message is either a pydantic-ai message as ``ModelMessagesTypeAdapter``
+dumps it (an object with ``"kind": "request" | "response"``) or a simple
+``{"role": "user" | "assistant" | "system", "content": "...", "id": "..."}``.
+
+Reply (``execute_reply`` metadata ``["silik_agents"]``)::
+
+    {"run_id": "...", "conversation_id": "...",
+     "message_ids": ["...", ...],      # the messages this cell added, in order
+     "messages": [...],                # those messages, pydantic-ai JSON
+     "usage": {"requests": 1, "input_tokens": 50, "output_tokens": 12}}
+
+A message's id is kept in its ``metadata["silik_id"]``; a simple message's
+``"id"`` becomes that id, so a frontend's ids survive the round trip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelMessagesTypeAdapter,
+    ModelRequest,
+    ModelResponse,
+    SystemPromptPart,
+    TextPart,
+    UserPromptPart,
+)
+
+from .chat import MESSAGE_ID_KEY, TurnResult
+from .errors import AgentError
+
+METADATA_KEY = "silik_agents"
+
+
+def history_from_metadata(meta: dict[str, Any] | None) -> list[ModelMessage] | None:
+    """The conversation a frontend sent with this cell, or None to use the kernel's."""
+    if not isinstance(meta, dict):
+        return None
+    section = meta.get(METADATA_KEY)
+    if not isinstance(section, dict) or "messages" not in section:
+        return None
+    items = section["messages"]
+    if not isinstance(items, list):
+        raise _bad("messages must be a list")
+    out: list[ModelMessage] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and "kind" in item:
+            try:
+                out.extend(ModelMessagesTypeAdapter.validate_python([item]))
+            except ValidationError as exc:
+                raise _bad(f"messages[{i}] is not a valid pydantic-ai message: {exc}") from None
+        elif isinstance(item, dict) and "role" in item:
+            out.append(_simple_message(i, item))
+        else:
+            raise _bad(
+                f'messages[{i}] needs "kind" (a pydantic-ai message) or "role" and "content"'
+            )
+    return out
+
+
+def reply_metadata(result: TurnResult) -> dict[str, Any]:
+    usage = result.usage
+    return {
+        METADATA_KEY: {
+            "run_id": result.run_id,
+            "conversation_id": result.conversation_id,
+            "message_ids": result.message_ids,
+            "messages": ModelMessagesTypeAdapter.dump_python(result.new_messages, mode="json"),
+            "usage": {
+                "requests": usage.requests,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+            },
+        }
+    }
+
+
+def _simple_message(i: int, item: dict[str, Any]) -> ModelMessage:
+    role = item.get("role")
+    content = item.get("content")
+    if not isinstance(content, str):
+        raise _bad(f"messages[{i}].content must be a string")
+    meta = {MESSAGE_ID_KEY: str(item["id"])} if item.get("id") is not None else None
+    if role == "user":
+        return ModelRequest(parts=[UserPromptPart(content)], metadata=meta)
+    if role == "system":
+        return ModelRequest(parts=[SystemPromptPart(content)], metadata=meta)
+    if role == "assistant":
+        return ModelResponse(parts=[TextPart(content)], metadata=meta)
+    raise _bad(f'messages[{i}].role must be "user", "assistant" or "system", not {role!r}')
+
+
+def _bad(what: str) -> AgentError:
+    return AgentError(
+        f"execute_request metadata {METADATA_KEY}.{what}",
+        'send {"silik_agents": {"messages": [{"role": "user", "content": "..."}, ...]}} '
+        "or leave it out to continue the kernel's own conversation",
+        ename="BadMetadata",
+    )

@@ -1,0 +1,221 @@
+"""Slash commands of an agent kernel: ``/reset``, ``/model``, ``/tools``...
+
+A command is a kernel method marked with :func:`command`; its name, usage and
+help are declared once there, and ``/help``, completion and inspection read
+them. Subclasses add commands the same way, or override a built-in by
+redefining its method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    UserPromptPart,
+)
+
+from .errors import AgentError
+from .model_choice import ModelChoice, known_model_names
+from .render import code_span, format_args, short
+
+if TYPE_CHECKING:
+    from .kernel import AgentKernel
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MARK = "__silik_agent_command__"
+
+
+@dataclass(frozen=True)
+class ChatCommand:
+    name: str  # "/model"
+    usage: str  # "/model [NAME]"
+    help: str
+    method: str = ""  # the kernel method that runs it
+
+
+@dataclass
+class CommandOutput:
+    """What a command shows: plain text, and optionally markdown for notebooks."""
+
+    text: str
+    markdown: str | None = None
+
+
+def command(name: str, *, help: str, usage: str | None = None) -> Callable[[F], F]:
+    """Mark ``async def method(self, arg: str)`` as the slash command ``name``."""
+    if not name.startswith("/") or " " in name:
+        raise ValueError(f"command names look like /name, not {name!r}")
+
+    def mark(fn: F) -> F:
+        setattr(fn, _MARK, ChatCommand(name, usage or name, help))
+        return fn
+
+    return mark
+
+
+def collect_commands(cls: type) -> dict[str, ChatCommand]:
+    """Every command of a kernel class; a subclass's declaration wins."""
+    found: dict[str, ChatCommand] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            cmd = getattr(value, _MARK, None)
+            if isinstance(cmd, ChatCommand):
+                found[cmd.name] = ChatCommand(cmd.name, cmd.usage, cmd.help, attr)
+    return dict(sorted(found.items()))
+
+
+class ChatCommands:
+    """The built-in commands, mixed into AgentKernel."""
+
+    @command("/help", usage="/help [COMMAND]", help="List the commands, or explain one.")
+    async def cmd_help(self: AgentKernel, arg: str) -> CommandOutput:
+        if arg:
+            name = arg if arg.startswith("/") else "/" + arg
+            cmd = self.commands.get(name)
+            if cmd is None:
+                raise self.unknown_command(name)
+            return CommandOutput(f"{cmd.usage}\n    {cmd.help}")
+        rows = [(c.usage, c.help) for c in self.commands.values()]
+        width = max(len(u) for u, _ in rows)
+        text = "\n".join(f"{u.ljust(width)}  {h}" for u, h in rows)
+        note = "Any other cell is a message to the agent; start it with // to send a leading /."
+        md = "\n".join(f"| {code_span(u)} | {h} |" for u, h in rows)
+        return CommandOutput(
+            f"{text}\n\n{note}", f"| command | what it does |\n|---|---|\n{md}\n\n{note}"
+        )
+
+    @command("/reset", help="Start a new conversation (the agent forgets this one).")
+    async def cmd_reset(self: AgentKernel, arg: str) -> CommandOutput:
+        dropped = self.chat.reset()
+        return CommandOutput(f"Conversation cleared ({dropped} messages dropped).")
+
+    @command("/history", usage="/history [N]", help="Show the conversation (the last N turns).")
+    async def cmd_history(self: AgentKernel, arg: str) -> CommandOutput:
+        last = _count_arg(arg, "/history")
+        turns = conversation_turns(self.chat.messages)
+        if last is not None:
+            turns = turns[-last:] if last else []
+        if not turns:
+            return CommandOutput("The conversation is empty.")
+        plain, md = [], []
+        for turn in turns:
+            for who, text in turn:
+                plain.append(f"{who}: {text}")
+                md.append(f"**{who}:** {text}")
+            plain.append("")
+        return CommandOutput("\n".join(plain).rstrip(), "\n\n".join(md))
+
+    @command(
+        "/model",
+        usage="/model [NAME | default]",
+        help="Show the model, or switch to NAME (any pydantic-ai model string) for this session.",
+    )
+    async def cmd_model(self: AgentKernel, arg: str) -> CommandOutput:
+        if arg == "default":
+            self.session_model = None
+            choice = self.model_choice
+            return CommandOutput(f"Model: {choice.label} (from {choice.source}).")
+        if arg:
+            self.model_for(arg)  # fails here, with what to install or set, if it cannot work
+            self.session_model = ModelChoice(arg, "/model")
+            return CommandOutput(f"Model: {arg} for the rest of this session.")
+        choice = self.model_choice
+        lines = [f"Model: {choice.label} (from {choice.source})."]
+        default = self.configured_model
+        if self.session_model is not None:
+            lines.append(f"Without /model it would be {default.label} (from {default.source}).")
+        lines.append(
+            "Switch with /model NAME, e.g. /model openai-chat:gpt-4o, "
+            "/model anthropic:claude-sonnet-4-5, /model test."
+        )
+        return CommandOutput("\n".join(lines))
+
+    @command("/tools", help="List the tools the agent can call.")
+    async def cmd_tools(self: AgentKernel, arg: str) -> CommandOutput:
+        tools = await self.tool_definitions()
+        if not tools:
+            return CommandOutput("This agent has no tools.")
+        plain, md = [], []
+        for tool in tools:
+            params = ", ".join((tool.parameters_json_schema or {}).get("properties", {}))
+            ask = " (asks for approval)" if tool.kind == "unapproved" else ""
+            desc = short(tool.description or "", 120)
+            plain.append(f"{tool.name}({params}){ask}  {desc}".rstrip())
+            md.append(f"- {code_span(f'{tool.name}({params})')}{ask} {desc}".rstrip())
+        return CommandOutput("\n".join(plain), "\n".join(md))
+
+    @command("/usage", help="Tokens and requests used in this session.")
+    async def cmd_usage(self: AgentKernel, arg: str) -> CommandOutput:
+        u = self.chat.usage
+        lines = [
+            f"Requests: {u.requests}",
+            f"Input tokens: {u.input_tokens}",
+            f"Output tokens: {u.output_tokens}",
+            f"Total tokens: {u.input_tokens + u.output_tokens}",
+            f"Turns: {self.chat.turns}",
+        ]
+        return CommandOutput("\n".join(lines))
+
+    @command("/thinking", help="Show the model's thinking in the last answer.")
+    async def cmd_thinking(self: AgentKernel, arg: str) -> CommandOutput:
+        text = self.last_thinking
+        if not text:
+            return CommandOutput("The last answer had no thinking.")
+        return CommandOutput(text, text)
+
+    # -- helpers used by the kernel --------------------------------------------
+    def unknown_command(self: AgentKernel, name: str) -> AgentError:
+        names = ", ".join(self.commands)
+        return AgentError(
+            f"unknown command {name}",
+            f"commands: {names}; start a message with // to send text beginning with /",
+            ename="UnknownCommand",
+        )
+
+    def complete_command(self: AgentKernel, line: str) -> tuple[list[str], int]:
+        """Matches for the text before the cursor, and how many characters they replace."""
+        if " " not in line:
+            return [c for c in self.commands if c.startswith(line)], len(line)
+        head, _, rest = line.partition(" ")
+        if head == "/model" and " " not in rest:
+            names = ["default", *known_model_names()]
+            return [n for n in names if n.startswith(rest)], len(rest)
+        if head == "/help" and " " not in rest:
+            return [c for c in self.commands if c.startswith(rest)], len(rest)
+        return [], 0
+
+
+def conversation_turns(messages: list[ModelMessage]) -> list[list[tuple[str, str]]]:
+    """The conversation as turns of (who, text) lines, tool calls summarised."""
+    turns: list[list[tuple[str, str]]] = []
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, UserPromptPart):
+                    text = part.content if isinstance(part.content, str) else "(non-text input)"
+                    turns.append([("You", text)])
+        elif isinstance(message, ModelResponse):
+            if not turns:
+                turns.append([])
+            for part in message.parts:
+                if isinstance(part, TextPart) and part.content:
+                    turns[-1].append(("Agent", part.content))
+                elif isinstance(part, ToolCallPart):
+                    call = f"{part.tool_name}({format_args(part.args, 80)})"
+                    turns[-1].append(("Tool call", call))
+    return turns
+
+
+def _count_arg(arg: str, name: str) -> int | None:
+    if not arg:
+        return None
+    if not arg.isdigit():
+        raise AgentError(f"{name} takes a number of turns, not {arg!r}", f"e.g. {name} 3")
+    return int(arg)

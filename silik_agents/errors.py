@@ -1,0 +1,122 @@
+"""Errors an agent kernel shows in a cell: what went wrong, and what to do about it."""
+
+from __future__ import annotations
+
+import re
+import sys
+import traceback
+
+from pydantic_ai import exceptions as ai_errors
+
+
+class AgentError(Exception):
+    """A failure the user can act on: ``message`` says what happened, ``hint`` what to do."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        ename: str = "AgentError",
+        details: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.ename = ename
+        self.details = details or []  # extra traceback lines (for bugs in tools or agents)
+
+    def traceback_lines(self) -> list[str]:
+        lines = [f"{self.ename}: {self.message}"]
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return lines + self.details
+
+
+_PIP_EXTRA = re.compile(r'pip install "([^"]+)"')
+_ENV_VAR = re.compile(r"`([A-Z][A-Z0-9_]*)` environment variable")
+
+
+def explain(
+    exc: BaseException, *, config_file: str, base_url: str | None, model: str
+) -> AgentError:
+    """Turn an exception from building a model or running a turn into an AgentError."""
+    if isinstance(exc, AgentError):
+        return exc
+    name = type(exc).__name__
+    text = str(exc).strip() or name
+    if isinstance(exc, ImportError):
+        m = _PIP_EXTRA.search(text)
+        package = m.group(1) if m else "pydantic-ai-slim[PROVIDER]"
+        return AgentError(
+            text,
+            f'install it into this kernel\'s Python: {sys.executable} -m pip install "{package}", '
+            "then restart the kernel; or `/model NAME` to use another model",
+            ename="MissingPackage",
+        )
+    if isinstance(exc, ai_errors.ModelAuthenticationError):
+        return AgentError(
+            f"the provider rejected the credentials for {model}: {text}",
+            "check the API key in the kernel's environment (or api_key_env in "
+            f"{config_file}), then run the cell again",
+            ename=name,
+        )
+    if isinstance(exc, ai_errors.ModelConnectionError):
+        where = f" at {base_url}" if base_url else ""
+        return AgentError(
+            f"could not reach the model server{where} for {model}: {text}",
+            "is the server running and the URL right? For Ollama: `ollama serve`, then "
+            "base_url = http://localhost:11434/v1 with an openai-chat: model string",
+            ename=name,
+        )
+    if isinstance(exc, ai_errors.ModelNotFoundError):
+        return AgentError(
+            f"the provider does not know the model {model}: {text}",
+            "check the model name; `/model NAME` switches model",
+            ename=name,
+        )
+    if isinstance(exc, ai_errors.ModelHTTPError):
+        return AgentError(
+            f"the model provider answered HTTP {exc.status_code} for {model}: {_body(exc) or text}",
+            None,
+            ename=name,
+        )
+    if isinstance(exc, ai_errors.ModelAPIError):
+        return AgentError(f"the model request failed for {model}: {text}", None, ename=name)
+    if isinstance(exc, ai_errors.UserError):
+        m = _ENV_VAR.search(text)
+        if m:
+            return AgentError(
+                text,
+                f"set {m.group(1)} in the environment Jupyter starts this kernel from (your shell "
+                f"before `jupyter lab`, or the kernelspec's env), or name another variable with "
+                f"api_key_env in {config_file}; `/model NAME` switches to another model",
+                ename="MissingSetting",
+            )
+        if text.startswith("Unknown model"):
+            return AgentError(
+                text,
+                "model strings look like openai-chat:gpt-4o, anthropic:claude-sonnet-4-5, "
+                "openai-chat:llama3.2 with a base_url, or test",
+                ename="UnknownModel",
+            )
+        return AgentError(text, None, ename=name)
+    if isinstance(exc, ai_errors.AgentRunError):
+        return AgentError(text, None, ename=name)
+    if isinstance(exc, RuntimeError) and "ALLOW_MODEL_REQUESTS" in text:
+        return AgentError(text, "real model requests are turned off in this process", ename=name)
+    details = traceback.format_exception(exc)
+    return AgentError(
+        text,
+        "this is a bug in the agent or one of its tools; the lines below show where",
+        ename=name,
+        details=[line.rstrip("\n") for line in details],
+    )
+
+
+def _body(exc: ai_errors.ModelHTTPError) -> str:
+    body = getattr(exc, "body", None)
+    if body is None:
+        return ""
+    text = str(body)
+    return text if len(text) <= 500 else text[:499] + "…"

@@ -1,0 +1,33 @@
+"""Optional logfire tracing of agent runs.
+
+Turned on by ``[logfire] enabled = true`` in the config file or ``SILIK_LOGFIRE=1``.
+It never talks to the network unless a logfire token is configured
+(``LOGFIRE_TOKEN``, or credentials written by ``logfire auth``): spans are then
+sent to logfire; otherwise they stay in the process (and on the console if asked).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import LogfireSettings
+
+
+def instrument(
+    agent: Any, settings: LogfireSettings, *, service_name: str, configure: bool = True
+) -> None:
+    """Trace ``agent``'s runs. ``configure=False`` keeps a logfire set up by the caller (tests)."""
+    try:
+        import logfire
+    except ImportError as exc:
+        raise ImportError(
+            'logfire tracing needs the logfire package: pip install "logfire"'
+        ) from exc
+    if configure:
+        logfire.configure(
+            send_to_logfire="if-token-present",
+            service_name=settings.service_name or service_name,
+            console=logfire.ConsoleOptions(colors="never") if settings.console else False,
+            inspect_arguments=False,
+        )
+    logfire.instrument_pydantic_ai(agent, include_content=settings.include_content)

@@ -1,0 +1,1 @@
+"""Agents, servers and helpers for the silik_agents tests (importable by test kernels too)."""

@@ -1,0 +1,45 @@
+"""The real provider path: an agent kernel on `openai-chat:` against a local OpenAI-compatible server.
+
+The server (tests/agents_fixtures/fake_openai.py) streams scripted chat
+completion chunks over SSE: first a tool call, then the answer that uses its
+result. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from agents_fixtures.fake_openai import FakeOpenAI
+from agents_fixtures.kernels import AgentDriver, displays, final_display
+
+
+def test_openai_chat_model_streams_answer_and_tool_call():
+    with FakeOpenAI() as server:
+        driver = AgentDriver(
+            "chef",
+            SILIK_AGENT_MODEL="openai-chat:fake-model",
+            SILIK_AGENT_BASE_URL=server.base_url,
+            SILIK_TEST_ALLOW_REQUESTS="1",
+        )
+        try:
+            assert "openai-chat:fake-model (from SILIK_AGENT_MODEL)" in driver.ok("/model").text
+            res = driver.ok("please add 2 and 3")
+            data = final_display(res)
+            assert data["text/plain"] == "[tool] add(a=2, b=3) -> 5\nThe sum is 5."
+            assert data["text/markdown"] == "🔧 `add(a=2, b=3)` → `5`\n\nThe sum is 5."
+            partial = [m["content"]["data"]["text/plain"] for m in displays(res)]
+            # The call was shown (arguments streaming, then running) before any answer text.
+            early = [p for p in partial if "The sum" not in p]
+            assert any(p.startswith("[tool] add(") for p in early)
+            assert len(partial) > len(early) + 1, "the answer should arrive in pieces"
+            first, second = server.requests
+            assert first["model"] == "fake-model" and first["stream"] is True
+            assert [t["function"]["name"] for t in first["tools"]] == [
+                "say",
+                "warn",
+                "run_code",
+                "add",
+            ]
+            assert second["messages"][-1]["role"] == "tool"
+            usage = driver.ok("/usage").text
+            assert "Input tokens: 22" in usage and "Output tokens: 14" in usage
+        finally:
+            driver.shutdown()
