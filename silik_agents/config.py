@@ -18,6 +18,8 @@ from typing import Any, Literal
 from jupyter_core.paths import jupyter_config_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .policy import SilikSettings
+
 CONFIG_ENV = "SILIK_AGENT_CONFIG"
 MODEL_ENV = "SILIK_AGENT_MODEL"
 BASE_URL_ENV = "SILIK_AGENT_BASE_URL"
@@ -59,6 +61,7 @@ class AgentSettings(BaseModel):
     thinking: Literal["collapsed", "shown", "hidden"] = "collapsed"
     logfire: LogfireSettings = Field(default_factory=LogfireSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    silik: SilikSettings = Field(default_factory=SilikSettings)
 
 
 @dataclass

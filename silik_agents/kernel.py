@@ -33,7 +33,10 @@ from pydantic_ai.tools import (
     ToolDefinition,
     ToolDenied,
 )
-from pydantic_ai.toolsets import AbstractToolset
+from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
+
+from silik_kernel.bridge import BridgeClient
+from silik_kernel.service import strip_ansi
 
 from . import __version__
 from .approvals import (
@@ -51,6 +54,7 @@ from .config import LoadedSettings, load_settings
 from .errors import AgentError, explain
 from .model_choice import ModelChoice, build_model, choose_model
 from .render import TurnView
+from .toolset import LocalBackend, SilikBackend, output_sink, silik_toolset
 
 log = logging.getLogger("silik.agents")
 
@@ -86,6 +90,8 @@ class AgentKernel(ChatCommands, Kernel):
     agent_target: str | None = None
     #: Why the target could not be loaded; every chat cell reports it.
     load_error: str | None = None
+    #: Give the agent the silik toolset (start kernels, run code, read outputs).
+    use_silik_tools: bool = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -107,6 +113,9 @@ class AgentKernel(ChatCommands, Kernel):
         self._cell_ident: Any = b""
         self._inputs: list[tuple[int, str]] = []  # (execution_count, cell) for history
         self._outputs: dict[int, str] = {}
+        self._silik_toolset: AbstractToolset[Any] | None = None
+        self._silik_backend: SilikBackend | None = None
+        self._output_header: str | None = None
         self._load_agent()
         name = self.name_for_config()
         self.loaded: LoadedSettings = load_settings(name)
@@ -133,10 +142,61 @@ class AgentKernel(ChatCommands, Kernel):
     def toolsets(self) -> list[AbstractToolset[Any]]:
         """Extra toolsets every run of this kernel gets, on top of the agent's own.
 
-        The hook for default toolsets: override it (calling super()) to add tools
-        to every agent kernel of a kind without touching the agents.
+        By default the silik toolset (kernels in the silik tree; see
+        :meth:`silik_tool_filter` and ``use_silik_tools``). Override it, calling
+        super(), to add tools to every agent kernel of a kind.
         """
-        return []
+        settings = self.loaded.settings.silik
+        if not (self.use_silik_tools and settings.enabled):
+            return []
+        if self._silik_toolset is None:
+            # The agent's own tools win over silik tools of the same name.
+            own = {
+                name
+                for ts in (self._agent.toolsets if self._agent is not None else [])
+                if isinstance(ts, FunctionToolset)
+                for name in ts.tools
+            }
+            self._silik_toolset = silik_toolset(
+                self.silik_backend(),
+                settings,
+                include=lambda name: name not in own and self.silik_tool_filter(name),
+            )
+        return [self._silik_toolset]
+
+    def silik_tool_filter(self, name: str) -> bool:
+        """Which silik tools this kernel's agent gets (all by default)."""
+        return True
+
+    def silik_backend(self) -> SilikBackend:
+        """The parent silik's tree through its bridge, or a tree of the agent's own."""
+        if self._silik_backend is None:
+            bridge = BridgeClient.from_env()
+            self._silik_backend = bridge or LocalBackend(caller=self.name_for_config())
+        return self._silik_backend
+
+    def _show_kernel_output(self, path: str, event: dict[str, Any]) -> None:
+        """Output of code the agent runs, shown live in the chat cell."""
+        msg_type, content = event.get("msg_type"), event.get("content") or {}
+        if path != self._output_header:
+            self._output_header = path
+            self._publish("stream", {"name": "stdout", "text": f"── {path} ──\n"})
+        if msg_type == "stream":
+            self._publish(
+                "stream", {"name": content.get("name", "stdout"), "text": content.get("text", "")}
+            )
+        elif msg_type in ("display_data", "execute_result"):
+            self._publish(
+                "display_data",
+                {
+                    "data": content.get("data", {}),
+                    "metadata": content.get("metadata", {}),
+                    "transient": {},
+                },
+            )
+        elif msg_type == "error":
+            text = strip_ansi("\n".join(content.get("traceback") or []))
+            self._publish("stream", {"name": "stderr", "text": text + "\n"})
 
     def make_deps(self) -> Any:
         """The ``deps`` passed to every run, for agents declared with a ``deps_type``."""
@@ -348,6 +408,8 @@ class AgentKernel(ChatCommands, Kernel):
             if isinstance(event, FunctionToolResultEvent):
                 _flush_std_streams()  # what the tool printed shows up now, not at the end
 
+        self._output_header = None
+        sink_token = output_sink.set(self._show_kernel_output)
         try:
             result = await self.chat.run_turn(
                 self._agent,
@@ -371,6 +433,7 @@ class AgentKernel(ChatCommands, Kernel):
             raise self.explain(exc) from None
         finally:
             self._turn = None
+            output_sink.reset(sink_token)
         view.finish(result.output)
         display.close(show=True)
         self.last_thinking = view.thinking_text
@@ -586,6 +649,14 @@ class AgentKernel(ChatCommands, Kernel):
         self._shutting_down = True
         if self._main_loop is not None and self._main_loop.is_running():
             self._main_loop.call_soon_threadsafe(self._cancel_cell)
+            backend = self._silik_backend
+            if backend is not None:
+                # The agent's own kernels (standalone) stop with it; a bridge just closes.
+                fut = asyncio.run_coroutine_threadsafe(backend.close(), self._main_loop)
+                try:
+                    await asyncio.wait_for(asyncio.wrap_future(fut), timeout=15)
+                except Exception:
+                    log.exception("closing the silik backend at shutdown")
         return {"status": "ok", "restart": restart}
 
     async def shutdown_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:

@@ -16,10 +16,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
-from pydantic_ai import BinaryContent, FunctionToolset, ModelRetry, ToolFailed
+from pydantic_ai import BinaryContent, FunctionToolset, ToolFailed
 
 from silik_kernel.errors import SilikError
 from silik_kernel.service import ServiceError, output_text, strip_ansi
+
+from .policy import ToolPolicy
 
 #: Called with (kernel path, output event) for every output of code the agent
 #: runs, so the agent kernel can show it live in the chat cell.
@@ -38,6 +40,8 @@ class SilikBackend(Protocol):
     def stream(
         self, op: str, args: dict[str, Any], *, timeout: float | None = None
     ) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
 
 
 class LocalBackend:
@@ -68,39 +72,6 @@ class LocalBackend:
 
     async def close(self) -> None:
         await self.manager.shutdown_all()
-
-
-class ToolPolicy(BaseModel):
-    """What an agent may do with kernels. The defaults are the safe choice."""
-
-    allowed_kernelspecs: list[str] | None = Field(
-        default=None, description="kernelspecs the agent may start; None means any installed one"
-    )
-    max_kernels: int = Field(default=8, description="kernels the agent may have running at once")
-    use_other_kernels: bool = Field(
-        default=False,
-        description="may run code in, interrupt, restart or stop kernels it did not start",
-    )
-    default_timeout: float = Field(default=60.0, description="seconds before run_code interrupts")
-    require_approval: list[str] = Field(
-        default_factory=list, description="tool names that ask the human first (y/N prompt)"
-    )
-    silik_commands: list[str] = Field(
-        default_factory=lambda: [
-            "help",
-            "kernels",
-            "ls",
-            "tree",
-            "pwd",
-            "info",
-            "history",
-            "mkdir",
-        ],
-        description="silik commands the silik() tool may run",
-    )
-    max_output_chars: int = Field(
-        default=4000, description="output kept in a run_code result before it is truncated"
-    )
 
 
 class RunResult(BaseModel):
@@ -193,9 +164,12 @@ class SilikTools:
 
 
 def _tool_error(exc: ServiceError) -> Exception:
-    """Invalid arguments get a retry prompt; dead kernels and refusals a failed result."""
-    text = exc.message + (f" ({exc.hint})" if exc.hint else "")
-    return ModelRetry(text) if exc.kind == "invalid" else ToolFailed(text)
+    """A failed tool result the model reads and reacts to.
+
+    ToolFailed rather than ModelRetry: it does not use up the tool's retry
+    budget, so a model that keeps getting a path wrong can never crash the cell.
+    """
+    return ToolFailed(exc.message + (f" ({exc.hint})" if exc.hint else ""))
 
 
 def silik_toolset(
@@ -211,7 +185,7 @@ def silik_toolset(
     """
     st = SilikTools(backend, policy)
     pol = st.policy
-    toolset = FunctionToolset(max_retries=3)
+    toolset = FunctionToolset()
 
     def add(fn: Callable[..., Any]) -> None:
         name = fn.__name__
@@ -324,7 +298,7 @@ def silik_toolset(
         """
         text = st.runs.get(run_id)
         if text is None:
-            raise ModelRetry(f"no output is kept for run_id {run_id!r}")
+            raise ToolFailed(f"no output is kept for run_id {run_id!r}")
         part = text[offset : offset + 4000]
         end = offset + len(part)
         more = f"\n[{len(text) - end} more characters: get_output({run_id!r}, {end})]"

@@ -6,6 +6,7 @@ Pure data and path logic: no I/O, no kernels. A path is a string such as
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ LANGUAGE_EXTENSIONS: dict[str, str] = {
     "ruby": ".rb",
     "sql": ".sql",
     "markdown": ".md",
+    "text": ".txt",  # agent kernels (silik_agents) chat in plain text
 }
 
 
@@ -114,6 +116,11 @@ def sorted_children(folder: Folder) -> list[Folder | KernelEntry]:
     )
 
 
+def is_pattern(path: str) -> bool:
+    """Whether ``path`` has glob parts (labels cannot contain ``*?[``, so no escaping is needed)."""
+    return any(c in path for c in "*?[")
+
+
 def split_path(path: str) -> list[str]:
     return [p for p in path.split("/") if p not in ("",)]
 
@@ -176,6 +183,38 @@ class Tree:
                 hint=f"list its kernels with `ls {path}`",
             )
         return node
+
+    def glob(self, pattern: str) -> list[Folder | KernelEntry]:
+        """The nodes a path with ``*``, ``?`` or ``[...]`` parts names, in display order.
+
+        Each part matches one name (``fnmatch``, case-sensitive); ``**`` is not
+        special. A path without such parts resolves as usual, errors included.
+        """
+        if not is_pattern(pattern):
+            return [self.resolve(pattern)]
+        start, parts = self._start(pattern, None)
+        frontier: list[Folder | KernelEntry] = [start]
+        for part in parts:
+            step: list[Folder | KernelEntry] = []
+            for node in frontier:
+                if not isinstance(node, Folder):
+                    continue  # a kernel has no children to match
+                if part == ".":
+                    step.append(node)
+                elif part == "..":
+                    step.append(node.parent or node)
+                elif is_pattern(part):
+                    step += [c for c in sorted_children(node) if fnmatch.fnmatchcase(c.name, part)]
+                elif part in node.children:
+                    step.append(node.children[part])
+            if not step:
+                searched = ", ".join(n.path for n in frontier if isinstance(n, Folder))
+                raise SilikError(
+                    f"nothing matches {pattern}",
+                    hint=f"nothing in {searched or 'a folder'} matches {part!r}; see `tree`",
+                )
+            frontier = list({id(n): n for n in step}.values())  # `*/..` reaches a folder twice
+        return frontier
 
     def parent_and_name(self, path: str) -> tuple[Folder, str]:
         """Split ``path`` into an existing parent folder and a new last name."""

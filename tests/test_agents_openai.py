@@ -32,11 +32,22 @@ def test_openai_chat_model_streams_answer_and_tool_call():
             assert len(partial) > len(early) + 1, "the answer should arrive in pieces"
             first, second = server.requests
             assert first["model"] == "fake-model" and first["stream"] is True
+            # The agent's own tools, then the silik toolset every agent kernel gets
+            # (minus run_code: the agent's own tool of that name wins).
             assert [t["function"]["name"] for t in first["tools"]] == [
                 "say",
                 "warn",
                 "run_code",
                 "add",
+                "list_kernelspecs",
+                "list_tree",
+                "start_kernel",
+                "get_output",
+                "interrupt_kernel",
+                "restart_kernel",
+                "stop_kernel",
+                "kernel_history",
+                "silik",
             ]
             assert second["messages"][-1]["role"] == "tool"
             usage = driver.ok("/usage").text

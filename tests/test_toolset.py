@@ -113,7 +113,7 @@ async def test_start_run_and_read_back(backend):
     assert "calc.py" in by_name["silik"][0]
 
 
-async def test_bad_path_is_a_retry_prompt_and_the_model_recovers(backend):
+async def test_bad_path_is_a_failed_result_and_the_model_recovers(backend):
     model, seen = scripted(
         [
             ("run_code", {"path": "~/nope.py", "code": "1"}),
@@ -123,9 +123,9 @@ async def test_bad_path_is_a_retry_prompt_and_the_model_recovers(backend):
     agent = Agent(model, toolsets=[silik_toolset(backend)])
     assert (await agent.run("go")).output == "done"
     returns = tool_returns(seen)
-    # pydantic-ai 2 records a retry prompt as a tool return whose outcome is "retried"
-    assert returns[0].outcome == "retried" and "no such kernel or folder" in str(returns[0].content)
-    assert returns[1].outcome == "retried" and "did you mean python3" in str(returns[1].content)
+    # failed results, not retry prompts: they never use up a retry budget and crash the run
+    assert returns[0].outcome == "failed" and "no such kernel or folder" in str(returns[0].content)
+    assert returns[1].outcome == "failed" and "did you mean python3" in str(returns[1].content)
 
 
 async def test_truncated_output_can_be_paged(backend):
