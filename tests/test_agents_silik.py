@@ -9,6 +9,8 @@ import pytest
 from agents_fixtures.kernels import TESTS_DIR, AgentDriver, clean_env, final_display
 from conftest import KernelDriver
 
+from silik_agents.approvals import NO_STDIN_REASON
+
 
 @pytest.fixture(scope="module")
 def orchestra_prefix(tmp_path_factory):
@@ -83,3 +85,24 @@ def test_standalone_agent_owns_its_kernels_and_stops_them(orchestra_prefix, tmp_
     finally:
         driver.shutdown()
     # the no_leaked_processes fixture fails the test if calc.py outlived the agent
+
+
+def test_tools_named_in_the_policy_ask_the_human_first(parent, tmp_path):
+    # The parent's JUPYTER_CONFIG_DIR (see the fixture) is inherited by the agent kernel.
+    config = tmp_path / "config" / "silik_agents" / "orchestra.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[silik]\nrequire_approval = ["run_code"]\n')
+    parent.ok("new orchestra -l orch\n> orch.txt")
+    parent.stdin_answers = ["n"]
+    denied = parent.ok("compute", allow_stdin=True)
+    assert "Allow run_code on ~/calc.py? [y/N]" in parent.input_prompts[-1]["prompt"]
+    assert "That failed" in final_display(denied)["text/plain"]
+    parent.ok("cleanup")
+    parent.stdin_answers = ["y"]
+    allowed = parent.ok("compute", allow_stdin=True)
+    assert "The kernel printed '42'." in final_display(allowed)["text/plain"]
+    # with no stdin, the call is denied and the cell says why
+    parent.ok("cleanup")
+    no_stdin = parent.ok("compute", allow_stdin=False)
+    answer = final_display(no_stdin)["text/plain"]
+    assert "42" not in answer and NO_STDIN_REASON in answer
