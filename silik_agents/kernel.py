@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ipykernel.kernelbase import Kernel
 from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.exceptions import ToolFailed
 from pydantic_ai.messages import FunctionToolResultEvent, PartDeltaEvent
@@ -36,6 +35,7 @@ from pydantic_ai.tools import (
 from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 
 from silik_kernel.bridge import BridgeClient
+from silik_kernel.kernelbase import MainLoopKernel
 from silik_kernel.service import strip_ansi
 
 from . import __version__
@@ -62,7 +62,7 @@ log = logging.getLogger("silik.agents")
 UPDATE_INTERVAL = 0.05
 
 
-class AgentKernel(ChatCommands, Kernel):
+class AgentKernel(ChatCommands, MainLoopKernel):
     """A Jupyter kernel that chats with one pydantic-ai agent.
 
     Subclass it and set ``agent`` (or override :meth:`make_agent`); add slash
@@ -274,10 +274,6 @@ class AgentKernel(ChatCommands, Kernel):
             instrument(self._agent, settings, service_name=name)
         except Exception as exc:
             self._startup_notes.append(f"logfire tracing is off: {type(exc).__name__}: {exc}")
-
-    def start(self) -> None:
-        super().start()
-        self._main_loop = asyncio.get_event_loop()
 
     def set_parent(self, ident: Any, parent: Any, channel: str = "shell") -> None:
         """Also tell sys.stdout/stderr, so what tools print lands in the right cell."""
@@ -652,28 +648,11 @@ class AgentKernel(ChatCommands, Kernel):
             backend = self._silik_backend
             if backend is not None:
                 # The agent's own kernels (standalone) stop with it; a bridge just closes.
-                fut = asyncio.run_coroutine_threadsafe(backend.close(), self._main_loop)
                 try:
-                    await asyncio.wait_for(asyncio.wrap_future(fut), timeout=15)
+                    await self.on_main_loop(backend.close(), timeout=15)
                 except Exception:
                     log.exception("closing the silik backend at shutdown")
         return {"status": "ok", "restart": restart}
-
-    async def shutdown_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
-        """As ipykernel's, but the main loop stops a moment after the control loop.
-
-        Stopping both at once leaves the control thread flushing through an IOPub
-        thread that is already closing, and the process waits for a 10 s flush timeout.
-        """
-        content = await self.do_shutdown(parent["content"]["restart"])
-        self.session.send(stream, "shutdown_reply", content, parent, ident=ident)
-        self._shutdown_message = self.session.msg("shutdown_reply", content, parent)
-        await self._at_shutdown()
-        if self.control_stream:
-            control_loop = self.control_stream.io_loop
-            control_loop.add_callback(control_loop.stop)
-        main_loop = self.io_loop
-        main_loop.add_callback(lambda: main_loop.call_later(0.2, main_loop.stop))
 
 
 class _ToolsSeen(Exception):
