@@ -12,17 +12,23 @@ import asyncio
 import atexit
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ipykernel.kernelbase import Kernel
+from jupyter_core.paths import jupyter_runtime_dir
 
 from . import __version__
+from .bridge import BRIDGE_FILE_ENV, BridgeServer
 from .builtin_commands import builtins
-from .commands import CommandRegistry, Context, Output, SubKernelError
+from .commands import CommandRegistry, Context, Output, SubKernelError, run_words
 from .errors import SilikError
+from .kernelbase import MainLoopKernel
 from .manager import SilikManager
 from .parsing import Line, UnterminatedQuote, split_lines
-from .subkernel import ExecuteOptions, Message
+from .plugins import load_plugins
+from .service import ManagerService, run_command_text
+from .subkernel import ExecuteOptions, Message, SubKernel
 
 log = logging.getLogger("silik.kernel")
 
@@ -46,7 +52,7 @@ class CellStopped(Exception):
     """A line of a multi-line cell failed; the error was already reported."""
 
 
-class SilikKernel(Kernel):
+class SilikKernel(MainLoopKernel):
     implementation = "silik"
     implementation_version = __version__
     banner = (
@@ -62,19 +68,32 @@ class SilikKernel(Kernel):
         "version": __version__,
     }
     help_links = []
+    # ipykernel sleeps 0.5 ms before every execute_reply to let output flush;
+    # silik sends its output itself, before the reply, so it needs no such pause.
+    _execute_sleep = 0.0
 
-    #: The commands this kernel understands. Subclasses may copy and extend it.
+    #: The commands this kernel understands, declared on the class: a subclass
+    #: gets its own copy, so ``@MyKernel.commands.command(...)`` adds commands to
+    #: MyKernel only. Each instance adds the installed plugins' commands to it.
     commands: CommandRegistry = builtins
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "commands" not in vars(cls):
+            cls.commands = cls.commands.copy()
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.commands = load_plugins(type(self).commands)
+        self._plugin_report = list(self.commands.problems)  # shown once, on the first cell
         self.manager = SilikManager()
         self.manager.on_unrouted = self._forward_unrouted
         self.connected_id: str | None = None
-        self._relay_path: str | None = None  # the kernel a relay is running on
+        self._running_paths: list[str] = []  # kernels an interrupt must reach (relay, broadcast)
         self._cell_task: asyncio.Task | None = None
         self._interrupted = False
         self._history: list[tuple[int, int, str]] = []
+        self._comm_kernels: dict[str, str] = {}  # comm_id -> kernel_id at the other end
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self._shutting_down = False
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
@@ -90,8 +109,22 @@ class SilikKernel(Kernel):
 
     def start(self) -> None:
         super().start()
-        self._main_loop = asyncio.get_event_loop()
         signal.signal(signal.SIGTERM, self._on_sigterm)
+        # Serve the manager to the kernels we start (agents act on this tree through it).
+        self.service = ManagerService(
+            self.manager, lambda line: run_command_text(self.manager, self.commands, line)
+        )
+        self.bridge = BridgeServer(self.service, jupyter_runtime_dir())
+        self.manager.child_env[BRIDGE_FILE_ENV] = self.bridge.start()
+
+    async def _stop_everything(self) -> None:
+        """Every owned sub-kernel, then the bridge."""
+        try:
+            await self.manager.shutdown_all()
+        finally:
+            bridge = getattr(self, "bridge", None)
+            if bridge is not None:
+                await bridge.stop()
 
     # -- Frontend protocol used by commands --------------------------------
     @property
@@ -120,6 +153,17 @@ class SilikKernel(Kernel):
             {"data": data, "metadata": metadata or {}, "transient": {}},
         )
 
+    def forward(self, msg: Message) -> None:
+        self._forward_iopub(msg, self.get_parent("shell"))
+
+    @contextmanager
+    def running(self, path: str) -> Iterator[None]:
+        self._running_paths.append(path)
+        try:
+            yield
+        finally:
+            self._running_paths.remove(path)
+
     async def relay(
         self, path: str, code: str, options: ExecuteOptions | None = None
     ) -> dict[str, Any]:
@@ -133,26 +177,28 @@ class SilikKernel(Kernel):
         if notice:
             self.print("warning: " + notice, "stderr")
         sub = self.manager.subkernel(path)
-        self._relay_path = self.manager.record(path).entry.path
-        try:
+        kid = sub.kernel_id
+        with self.running(self.manager.record(path).entry.path):
             async for channel, msg in self.manager.execute(
-                path, code, opts, late=lambda ch, m: self._forward_late(ch, m, parent)
+                path, code, opts, late=lambda ch, m: self._forward_late(ch, m, parent, kid)
             ):
                 if channel == "iopub":
-                    self._forward_iopub(msg, parent)
+                    self._forward_iopub(msg, parent, kid)
                 elif channel == "stdin":
                     if msg["header"]["msg_type"] == "input_request":
                         sub.input_reply(await self._ask_frontend(msg["content"], parent))
                 elif channel == "shell":
                     return msg["content"]
-        finally:
-            self._relay_path = None
         raise SilikError("the kernel sent no reply", hint=None)
 
-    def _forward_iopub(self, msg: Message, parent: dict[str, Any]) -> None:
+    def _forward_iopub(
+        self, msg: Message, parent: dict[str, Any], kernel_id: str | None = None
+    ) -> None:
         msg_type = msg["header"]["msg_type"]
         if msg_type not in RELAYED_IOPUB:
             return  # status and execute_input are ours to publish
+        if kernel_id is not None and msg_type.startswith("comm_"):
+            self._track_comm(msg_type, msg["content"], kernel_id)
         self.session.send(
             self.iopub_socket,
             msg_type,
@@ -163,14 +209,29 @@ class SilikKernel(Kernel):
             ident=self._topic(msg_type),
         )
 
-    def _forward_late(self, channel: str, msg: Message, parent: dict[str, Any]) -> None:
+    def _forward_late(
+        self, channel: str, msg: Message, parent: dict[str, Any], kernel_id: str | None = None
+    ) -> None:
         """Output that arrives after its cell finished (threads, timers) goes to that cell."""
         if channel == "iopub":
-            self._forward_iopub(msg, parent)
+            self._forward_iopub(msg, parent, kernel_id)
 
     def _forward_unrouted(self, kernel_id: str, channel: str, msg: Message) -> None:
-        if kernel_id == self.connected_id and channel == "iopub":
-            self._forward_iopub(msg, {})
+        if channel != "iopub":
+            return
+        comm_id = msg["content"].get("comm_id") if isinstance(msg.get("content"), dict) else None
+        if kernel_id == self.connected_id or self._comm_kernels.get(comm_id or "") == kernel_id:
+            self._forward_iopub(msg, {}, kernel_id)
+
+    def _track_comm(self, msg_type: str, content: dict[str, Any], kernel_id: str) -> None:
+        """Remember which sub-kernel is the other end of each comm (widgets outlive `/cmd`)."""
+        comm_id = content.get("comm_id")
+        if not isinstance(comm_id, str):
+            return
+        if msg_type == "comm_close":
+            self._comm_kernels.pop(comm_id, None)
+        else:
+            self._comm_kernels[comm_id] = kernel_id
 
     async def _ask_frontend(self, content: dict[str, Any], parent: dict[str, Any]) -> str:
         """Relay an input_request to our frontend and wait for its answer, interruptibly."""
@@ -186,12 +247,14 @@ class SilikKernel(Kernel):
             parent,
             ident=ident,
         )
-        while True:
+        # An interrupt also reaches the sub-kernel, whose input() then raises: stop waiting.
+        while not self._interrupted:
             if self.stdin_socket.poll(0):
                 _ident, reply = self.session.recv(self.stdin_socket)
                 if reply is not None:
                     return reply["content"].get("value", "")
             await asyncio.sleep(0.01)
+        return ""
 
     # -- execution ---------------------------------------------------------
     async def do_execute(
@@ -206,7 +269,13 @@ class SilikKernel(Kernel):
         cell_id: str | None = None,
     ) -> dict[str, Any]:
         self._payloads: list[dict[str, Any]] = []
+        # ipykernel's base Kernel leaves this to do_execute (IPythonKernel sets it too).
+        self._allow_stdin = allow_stdin
         self._interrupted = False
+        if self._plugin_report and not silent:
+            problems, self._plugin_report = self._plugin_report, []
+            text = "warning: some silik plugins were not loaded:\n  " + "\n  ".join(problems)
+            self.print(text + "\nThe other commands work; `help` lists them.", "stderr")
         if store_history and not silent:
             self._history.append((1, self.execution_count, code))
         stripped = code.strip()
@@ -314,23 +383,9 @@ class SilikKernel(Kernel):
                 return  # a line that switches mode ends the cell
 
     async def _run_line(self, line: Line) -> None:
-        words = list(line.words)
-        head = words[0]
-        if head.startswith(">") and head != ">":
-            words = [">", head[1:], *words[1:]]
-        if head.startswith("<") and head != "<" or head.startswith("/cmd") and head != "/cmd":
-            raise SilikError(f"unknown command {head!r}", hint="`/cmd` or `<` leave connect mode")
-        cmd = self.commands.get(words[0])
-        if "--help" in words[1:] or "-h" in words[1:2]:
-            self.print(cmd.help())
-            return
-        values = cmd.parse(words[1:])
-        result = await cmd.handler(self._context(), values)
-        if result is None:
-            return
-        if isinstance(result, str):
-            result = Output(result)
-        self._show(result)
+        result = await run_words(self._context(), list(line.words))
+        if result is not None:
+            self._show(result)
 
     def _show(self, out: Output) -> None:
         if not out.text and not out.html:
@@ -368,14 +423,14 @@ class SilikKernel(Kernel):
         self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     async def _interrupt(self) -> None:
+        """Interrupt every kernel the cell runs code on; with none, cancel the cell."""
         self._interrupted = True
-        path = self._relay_path
-        if path is not None:
-            try:
-                await self.manager.interrupt(path)
-                return
-            except SilikError:
-                pass
+        paths = list(dict.fromkeys(self._running_paths))
+        results = await asyncio.gather(
+            *(self.manager.interrupt(p) for p in paths), return_exceptions=True
+        )
+        if any(r is None for r in results):
+            return
         if self._cell_task is not None and not self._cell_task.done():
             self._cell_task.cancel()
 
@@ -480,82 +535,92 @@ class SilikKernel(Kernel):
                 return reply["content"]
             except SilikError:
                 pass
-        items = list(self._history)
-        if hist_access_type == "tail":
-            items = items[-(n or 10) :]
-        elif hist_access_type == "search" and pattern:
-            import fnmatch
-
-            items = [h for h in items if fnmatch.fnmatch(h[2], pattern)]
+        items = _select_history(self._history, hist_access_type, start, stop, n, pattern, unique)
         if output:
             items = [(s, n_, (src, None)) for s, n_, src in items]  # type: ignore[misc]
         return {"status": "ok", "history": items}
 
     async def comm_info_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
-        content: dict[str, Any] = {"status": "ok", "comms": {}}
+        """The comms of the connected kernel, and of every kernel a frontend holds comms with."""
+        kernel_ids = set(self._comm_kernels.values())
         if self.connected_id is not None:
+            kernel_ids.add(self.connected_id)
+        comms: dict[str, Any] = {}
+        for kernel_id in sorted(kernel_ids):
+            sub = self._subkernel_by_id(kernel_id)
+            if sub is None:
+                continue
             try:
-                reply = await self.manager.subkernel(self.connected_path or "").request(
-                    "comm_info_request", parent["content"], timeout=5
-                )
-                content = reply["content"]
+                reply = await sub.request("comm_info_request", parent["content"], timeout=5)
             except SilikError:
-                pass
+                continue
+            for comm_id, info in (reply["content"].get("comms") or {}).items():
+                comms[comm_id] = info
+                self._comm_kernels[comm_id] = kernel_id
+        content = {"status": "ok", "comms": comms}
         self.session.send(stream, "comm_info_reply", content, parent, ident)
 
     async def _comm_from_frontend(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
-        """Widgets: the frontend's comm messages go to the connected sub-kernel."""
-        if self.connected_id is None:
+        """Widgets: a frontend comm message goes to the sub-kernel at the other end of the
+        comm, or (for a new comm) to the connected one. With no such kernel, a comm_open is
+        refused with comm_close, as a kernel without that comm target would."""
+        msg_type = parent["header"]["msg_type"]
+        content = parent["content"]
+        comm_id = content.get("comm_id") or ""
+        kernel_id = self._comm_kernels.get(comm_id) or self.connected_id
+        sub = self._subkernel_by_id(kernel_id) if kernel_id else None
+        if sub is None:
+            self._comm_kernels.pop(comm_id, None)
+            if msg_type == "comm_open":
+                self.send_response(
+                    self.iopub_socket, "comm_close", {"comm_id": comm_id, "data": {}}
+                )
             return
-        try:
-            sub = self.manager.subkernel(self.connected_path or "")
-        except SilikError:
-            return
-        reply_parent = parent
-        sub.send(
-            "shell",
-            parent["header"]["msg_type"],
-            parent["content"],
-            sink=lambda ch, m: ch == "iopub" and self._forward_iopub(m, reply_parent),
-            metadata=parent.get("metadata"),
-            buffers=[bytes(b) for b in parent.get("buffers") or []],
+        self._track_comm(msg_type, content, sub.kernel_id)
+        sent: list[str] = []
+
+        def sink(channel: str, msg: Message) -> None:
+            if channel != "iopub":
+                return
+            if msg["header"]["msg_type"] == "status":
+                if msg["content"].get("execution_state") == "idle" and sent:
+                    sub._forget(sent[0], late=sink)  # later output still routes, bounded
+                return
+            self._forward_iopub(msg, parent, sub.kernel_id)
+
+        sent.append(
+            sub.send(
+                "shell",
+                msg_type,
+                content,
+                sink=sink,
+                metadata=parent.get("metadata"),
+                buffers=[bytes(b) for b in parent.get("buffers") or []],
+            )
         )
+
+    def _subkernel_by_id(self, kernel_id: str) -> SubKernel | None:
+        rec = self.manager.records.get(kernel_id)
+        if rec is None or rec.sub is None or rec.status == "dead":
+            return None
+        return rec.sub
 
     # -- shutdown ----------------------------------------------------------
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Runs on the control thread: stop every owned sub-kernel on the main loop."""
         self._shutting_down = True
-        if self._main_loop is not None and self._main_loop.is_running():
-            fut = asyncio.run_coroutine_threadsafe(self.manager.shutdown_all(), self._main_loop)
-            try:
-                await asyncio.wait_for(asyncio.wrap_future(fut), timeout=15)
-            except Exception:
-                log.exception("stopping sub-kernels at shutdown")
+        try:
+            await self.on_main_loop(self._stop_everything(), timeout=15)
+        except Exception:
+            log.exception("stopping sub-kernels at shutdown")
         self._kill_children_at_exit()
         return {"status": "ok", "restart": restart}
-
-    async def shutdown_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
-        """As ipykernel's, but the main loop stops a moment after the control loop.
-
-        ipykernel stops both loops at once; the control thread then flushes its
-        output through the IOPub thread that the main thread is already closing,
-        and the process hangs for the 10 s flush timeout before it exits.
-        """
-        content = await self.do_shutdown(parent["content"]["restart"])
-        self.session.send(stream, "shutdown_reply", content, parent, ident=ident)
-        self._shutdown_message = self.session.msg("shutdown_reply", content, parent)
-        await self._at_shutdown()
-        if self.control_stream:
-            control_loop = self.control_stream.io_loop
-            control_loop.add_callback(control_loop.stop)
-        main_loop = self.io_loop
-        main_loop.add_callback(lambda: main_loop.call_later(0.2, main_loop.stop))
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         async def stop() -> None:
             self._shutting_down = True
             try:
-                await asyncio.wait_for(self.manager.shutdown_all(), timeout=10)
+                await asyncio.wait_for(self._stop_everything(), timeout=10)
             except Exception:
                 log.exception("stopping sub-kernels on SIGTERM")
             self._kill_children_at_exit()
@@ -589,6 +654,32 @@ def _is_escape(stripped: str) -> bool:
 def _short(text: str, limit: int = 60) -> str:
     text = text.replace("\n", "⏎")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _select_history(
+    history: list[tuple[int, int, str]],
+    access: str,
+    start: int | None,
+    stop: int | None,
+    n: int | None,
+    pattern: str | None,
+    unique: bool,
+) -> list[tuple[int, int, str]]:
+    """IPython's history semantics on silik's own cells (one session, numbered by cell)."""
+    import fnmatch
+
+    items = list(history)
+    if access == "range":
+        first = start or 0
+        return [h for h in items if h[1] >= first and (stop is None or h[1] < stop)]
+    if access == "search":
+        items = [h for h in items if fnmatch.fnmatchcase(h[2], pattern or "*")]
+    if unique:
+        latest = {h[2]: h for h in items}  # keeps the last occurrence of each source
+        items = [h for h in items if latest[h[2]] is h]
+    if access == "tail" or n:
+        items = items[-(n or 10) :]
+    return items
 
 
 def _no_matches(cursor_pos: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from .errors import KernelDiedError, SilikError
+from .gateway import GatewayRegistry, RemoteSubKernel
 from .subkernel import ExecuteOptions, Message, Sink, SubKernel
 from .tree import Folder, KernelEntry, Tree, extension_for_language
 
@@ -38,6 +40,7 @@ class KernelRecord:
     spec_name: str
     started_by: str = "user"
     sub: SubKernel | None = None  # None while starting
+    remote_host: str = ""  # host:port of the gateway that runs it; "" for local kernels
 
     @property
     def status(self) -> str:
@@ -67,8 +70,16 @@ class SilikManager:
         self.records: dict[str, KernelRecord] = {}
         # (kernel_id, channel, msg) for traffic no request of ours caused, e.g. widget updates
         self.on_unrouted: Callable[[str, str, Message], None] | None = None
+        # Jupyter Kernel/Enterprise Gateways: SILIK_GATEWAY_URL is the session's default.
+        self.gateways = GatewayRegistry()
 
     # -- kernelspecs -------------------------------------------------------
+    async def remote_kernelspecs(self, gateway: str | None = None) -> tuple[str, list[SpecInfo]]:
+        """The gateway's host and kernelspecs (None: the session's gateway)."""
+        gw = await self.gateways.get(gateway)
+        specs = await gw.kernelspecs()
+        return gw.host, [SpecInfo(s.name, s.display_name, s.language) for s in specs]
+
     def kernelspecs(self) -> list[SpecInfo]:
         specs = self.ksm.get_all_specs()
         out = []
@@ -106,8 +117,10 @@ class SilikManager:
 
     def _died_message(self, rec: KernelRecord, reason: str) -> str:
         path = rec.entry.path if rec.entry.parent else rec.entry.name
-        if rec.sub is not None and rec.sub.km is None:
+        if rec.sub is not None and not rec.sub.owned:
             return f"kernel {path} is gone: {reason}. It was attached, so restart it where it was started, then `rm {path}`."
+        if rec.remote_host:
+            return f"kernel {path} is unavailable: {reason}. Type `restart {path}` for a fresh kernel on the gateway, or `rm {path}`."
         return f"kernel {path} died: {reason}. Type `restart {path}` for a fresh kernel, or `rm {path}`."
 
     def path_of(self, kernel_id: str) -> str:
@@ -123,18 +136,44 @@ class SilikManager:
         folder: str | None = None,
         started_by: str = "user",
         env: dict[str, str] | None = None,
+        gateway: str | None = None,
+        local: bool = False,
     ) -> list[KernelEntry]:
         """Start (or attach, when ``kernel`` is a connection file) kernels concurrently.
 
         All or nothing: names are checked before anything starts, and if one
         kernel fails to start the others of the same call are stopped.
+        ``gateway`` (a URL or a name from silik_gateway.json) starts them on a
+        Jupyter Kernel/Enterprise Gateway; without it the session's gateway
+        (SILIK_GATEWAY_URL) is used, unless ``local``.
         """
         where = self.tree.folder(folder) if folder else self.tree.cwd
+        if gateway is not None and local:
+            raise SilikError("give either a gateway or local, not both", hint=None)
         if _looks_like_connection_file(kernel):
+            if gateway is not None:
+                raise SilikError(
+                    "a connection file is attached on this machine; --gateway starts a kernelspec on a gateway",
+                    hint=None,
+                )
             if (labels and len(labels) > 1) or count != 1:
                 raise SilikError("attach one connection file at a time", hint=None)
             return [await self._attach(kernel, labels[0] if labels else None, where, started_by)]
-        spec = self.spec(kernel)
+        gw = None
+        if gateway is not None or (not local and self.gateways.session_url()):
+            try:
+                gw = await self.gateways.get(gateway)
+                remote = await gw.spec(kernel)
+            except SilikError as exc:
+                if gateway is not None:
+                    raise
+                local_hint = f"`new {kernel} --local` starts it on this machine"
+                raise SilikError(
+                    exc.message, hint=f"{exc.hint}; {local_hint}" if exc.hint else local_hint
+                ) from None
+            spec = SpecInfo(remote.name, remote.display_name, remote.language)
+        else:
+            spec = self.spec(kernel)
         ext = extension_for_language(spec.language)
         if labels and count not in (1, len(labels)):
             raise SilikError("give either labels or a count, not both", hint=None)
@@ -160,15 +199,25 @@ class SilikManager:
             raise
         records = []
         for entry in entries:
-            rec = KernelRecord(entry, spec.name, started_by)
+            rec = KernelRecord(entry, spec.name, started_by, remote_host=gw.host if gw else "")
             entry.kernel_id = f"starting:{id(rec)}"
             self.records[entry.kernel_id] = rec
             records.append(rec)
         child_env = {**self.child_env, **(env or {})}
         results = await asyncio.gather(
             *(
-                SubKernel.start(spec.name, kernel_spec_manager=self.ksm, env=child_env)
-                for _ in entries
+                SubKernel.start(
+                    spec.name,
+                    kernel_spec_manager=self.ksm,
+                    # Each child knows its own id: the bridge uses it to name the caller.
+                    env={**child_env, "SILIK_KERNEL_ID": kernel_id},
+                    kernel_id=kernel_id,
+                )
+                if gw is None
+                else RemoteSubKernel.launch(
+                    gw, spec.name, language=spec.language, env=env, kernel_id=kernel_id
+                )
+                for kernel_id in (uuid.uuid4().hex for _ in entries)
             ),
             return_exceptions=True,
         )
@@ -306,6 +355,11 @@ class SilikManager:
             "connection_file": rec.sub.connection_file if rec.sub else "",
             "kernel_info": {},
         }
+        if rec.remote_host:
+            info["remote_host"] = rec.remote_host
+            if isinstance(rec.sub, RemoteSubKernel):
+                info["gateway_url"] = rec.sub.gateway.config.url
+                info["remote_kernel_id"] = rec.sub.remote_id
         if rec.sub is not None and rec.status != "dead":
             try:
                 reply = await rec.sub.request("kernel_info_request", {}, timeout=3)

@@ -8,6 +8,7 @@ same methods, so behaviour cannot differ between the two.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -116,6 +117,7 @@ class ManagerService:
                     "status": rec.status,
                     "started_by": rec.started_by,
                     "started_by_you": rec.started_by == me,
+                    "where": f"remote:{rec.remote_host}" if rec.remote_host else "local",
                 }
             )
         return out
@@ -250,6 +252,14 @@ class TextFrontend:
                 if text:
                     self.parts.append(text)
         return reply
+
+    def forward(self, msg: dict[str, Any]) -> None:
+        text = output_text(msg["header"]["msg_type"], msg["content"])
+        if text:
+            self.parts.append(text)
+
+    def running(self, path: str) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()  # no cell here, so no interrupt to pass on
 
     def enter_connect_mode(self, path: str) -> None:
         raise SilikError("connect mode is for people at a frontend", hint="use run_code instead")

@@ -92,6 +92,7 @@ class SubKernel:
         self._sockets: dict[str, zmq.asyncio.Socket] = {}
         self._closing = False
         self._restarting = False
+        self._restart_task: asyncio.Task | None = None  # reconnecting after an automatic restart
         self.log_path = ""
         self._log_file: Any = None
 
@@ -105,8 +106,9 @@ class SubKernel:
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         timeout: float = 60.0,
+        kernel_id: str | None = None,
     ) -> SubKernel:
-        kernel_id = uuid.uuid4().hex
+        kernel_id = kernel_id or uuid.uuid4().hex
         config = Config()
         # Poll faster than the default 3 s so an automatic restart follows a death quickly.
         config.AsyncIOLoopKernelRestarter.time_to_dead = 1.0
@@ -215,11 +217,14 @@ class SubKernel:
 
     async def _connect(self, timeout: float) -> None:
         self._client = client = self._new_client()
+        # The kernel sends input_request to the stdin socket whose ZMQ identity is the
+        # requesting shell socket's: both must carry the session's identity.
+        identity = client.session.bsession
         self._sockets = {
-            "shell": client.connect_shell(),
+            "shell": client.connect_shell(identity=identity),
             "iopub": client.connect_iopub(),
-            "stdin": client.connect_stdin(),
-            "control": client.connect_control(),
+            "stdin": client.connect_stdin(identity=identity),
+            "control": client.connect_control(identity=identity),
         }
         self._tasks = [
             asyncio.ensure_future(self._reader(name, sock)) for name, sock in self._sockets.items()
@@ -260,7 +265,7 @@ class SubKernel:
                     if self.execution_state == "starting":
                         self.execution_state = "idle"
                     return
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     pass
                 if time.monotonic() > deadline:
                     raise SilikError(f"kernel did not answer within {timeout:.0f} s", hint=None)
@@ -294,9 +299,12 @@ class SubKernel:
 
     def _route(self, channel: str, msg: Message) -> None:
         msg_type = msg["header"]["msg_type"]
-        if channel == "iopub" and msg_type == "status":
+        parent = msg.get("parent_header") or {}
+        # Busy means running code: kernel_info or completion requests do not count.
+        # Statuses without a parent are the kernel's own (starting, a gateway's restarting).
+        if msg_type == "status" and parent.get("msg_type") in (None, "execute_request"):
             self.execution_state = msg["content"].get("execution_state", self.execution_state)
-        parent_id = (msg.get("parent_header") or {}).get("msg_id")
+        parent_id = parent.get("msg_id")
         sink = self._sinks.get(parent_id) if parent_id else None
         if sink is None and parent_id:
             sink = self._late.get(parent_id)
@@ -364,6 +372,8 @@ class SubKernel:
         timeout: float = 10.0,
     ) -> Message:
         """A shell/control request and its reply, e.g. complete_request."""
+        if self._restart_task is not None:
+            await self.wait_restarted(timeout)
         msg_id, fut = self._request_future(msg_type, content, channel)
         try:
             return await asyncio.wait_for(fut, timeout)
@@ -391,6 +401,8 @@ class SubKernel:
         arrived. Raises KernelDiedError if the kernel dies meanwhile. Messages
         that arrive after the end (output of background threads) go to ``late``.
         """
+        if self._restart_task is not None:
+            await self.wait_restarted()
         opts = options or ExecuteOptions()
         queue: asyncio.Queue = asyncio.Queue()
         put = queue.put_nowait
@@ -486,11 +498,7 @@ class SubKernel:
             except Exception:
                 alive = False
             if alive:
-                misses = 0
-                if self.dead_reason and self.km is not None:
-                    # jupyter_client restarted it behind our back.
-                    self.dead_reason = None
-                    self.execution_state = "idle"
+                misses = 0  # back from an automatic restart only once _after_auto_restart says so
                 continue
             misses += 1
             if self.km is None and misses < 2:
@@ -508,39 +516,62 @@ class SubKernel:
 
     def _on_auto_restart(self) -> None:
         """jupyter_client is restarting the dead kernel: its state is gone."""
+        if not self.kernel_info:
+            # It died before it ever answered: fail the start (with its log), do not retry.
+            self.dead_reason = "the kernel process exited"
+            self._fail_pending(self.dead_reason)
+            return
         self.restarted_unseen = True
         reason = "the kernel died and is being restarted automatically (its state is lost)"
         if self.dead_reason is None:
             self.dead_reason = reason
             self._fail_pending(reason)
         self.execution_state = "restarting"
-        asyncio.ensure_future(self._after_auto_restart())
+        # Until the new process answers on every channel, nothing may be sent to it:
+        # output of a request sent before the iopub subscription is back would be lost.
+        self._restarting = True
+        if self._restart_task is not None:  # it died again while coming back
+            self._restart_task.cancel()
+        self._restart_task = asyncio.ensure_future(self._after_auto_restart())
 
     async def _after_auto_restart(self) -> None:
-        for _ in range(100):
-            await asyncio.sleep(0.2)
-            if self.km is not None and await self.km.is_alive():
-                break
+        """Reconnect (the restarter may pick new ports) and wait until the kernel answers."""
         try:
-            if self.km is not None:
-                info = self.km.get_connection_info(session=False)
-                if info != self.connection_info:
-                    self.connection_info = info
-                    await self._reconnect()
-            self._restarting = True
-            await self.wait_ready(30)
+            for _ in range(100):
+                await asyncio.sleep(0.2)
+                if self.km is not None and await self.km.is_alive():
+                    break
+            info = self.km.get_connection_info(session=False) if self.km else {}
+            if info and info != self.connection_info:
+                self.connection_info = info
+                await self._reconnect()  # waits until ready
+            else:
+                await self.wait_ready(30)
             self.dead_reason = None
+            self.execution_state = "idle"
         except Exception:
             log.exception("kernel %s did not come back after an automatic restart", self.kernel_id)
+            self.execution_state = "dead"
         finally:
-            self._restarting = False
+            if self._restart_task is asyncio.current_task():
+                self._restarting = False
+                self._restart_task = None
+
+    async def wait_restarted(self, timeout: float = 30.0) -> None:
+        """Let an automatic restart in progress finish before sending a request."""
+        if self._restart_task is not None:
+            await asyncio.wait({self._restart_task}, timeout=timeout)
 
     def _on_restart_failed(self) -> None:
+        if self._restart_task is not None:
+            self._restart_task.cancel()
+        self._restarting = False
         self.dead_reason = "the kernel died and could not be restarted automatically"
         self.execution_state = "dead"
         self._fail_pending(self.dead_reason)
 
     async def _reconnect(self) -> None:
+        self._fail_pending("the kernel was restarted")  # sent to the old ports: never answered
         await self._close_client()
         self._closing = False
         await self._connect(30)
@@ -601,6 +632,8 @@ class SubKernel:
 
     async def shutdown(self, now: bool = False) -> None:
         """Stop an owned kernel and remove its connection file; detach otherwise."""
+        if self._restart_task is not None:
+            self._restart_task.cancel()
         self._fail_pending("the kernel was stopped")
         await self._close_client()
         if self.km is not None:
