@@ -5,10 +5,12 @@ from __future__ import annotations
 import html
 import json
 import os
+import time
 from typing import Any
 
 from .commands import Arg, CommandRegistry, Context, Opt, Output, SubKernelError
 from .errors import SilikError
+from .fanout import GroupedOutput, KernelDone, summary
 from .manager import KernelRecord
 from .parsing import split_lines
 from .tree import Folder, KernelEntry, render_tree, sorted_children
@@ -25,6 +27,8 @@ SESSION = "Session"
 def describe(rec: KernelRecord) -> str:
     spec = rec.spec_name if rec.sub is None or rec.sub.owned else "attached"
     note = f"{spec} {rec.status}"
+    if rec.remote_host:
+        note += f" remote:{rec.remote_host}"
     if rec.started_by != "user":
         note += f" (started by {rec.started_by})"
     return f"[{note}]"
@@ -158,12 +162,44 @@ def _read_text(path: str) -> str:
 
 
 # -- kernels ------------------------------------------------------------------
-@command("kernels", "List the installed kernelspecs that `new` can start.", section=KERNELS)
+GATEWAY_OPT = Opt(
+    ("-g", "--gateway"),
+    "gateway",
+    "a Jupyter Kernel/Enterprise Gateway: its URL, or a name from silik_gateway.json",
+    "URL",
+)
+
+
+@command(
+    "kernels",
+    "List the installed kernelspecs that `new` can start (and a gateway's).",
+    options=[GATEWAY_OPT],
+    details=(
+        "With --gateway, lists the kernelspecs of that gateway instead. When the session\n"
+        "has a gateway (SILIK_GATEWAY_URL), its kernelspecs are listed too."
+    ),
+    examples=["kernels", "kernels --gateway http://127.0.0.1:8888"],
+    section=KERNELS,
+)
 async def _kernels(ctx: Context, a: dict[str, Any]) -> Output:
-    specs = ctx.manager.kernelspecs()
     headers = ["name", "display name", "language"]
-    rows = [[s.name, s.display_name, s.language] for s in specs]
-    return Output(_table_text(headers, rows), _table_html(headers, rows))
+    if a["gateway"]:
+        host, specs = await ctx.manager.remote_kernelspecs(a["gateway"])
+        rows = [[s.name, s.display_name, s.language] for s in specs]
+        title = f"kernelspecs on the gateway at {host}:"
+        return Output(title + "\n" + _table_text(headers, rows), _table_html(headers, rows))
+    rows = [[s.name, s.display_name, s.language, "local"] for s in ctx.manager.kernelspecs()]
+    if not ctx.manager.gateways.session_url():
+        rows = [r[:3] for r in rows]
+        return Output(_table_text(headers, rows), _table_html(headers, rows))
+    headers.append("where")
+    note = ""
+    try:
+        host, specs = await ctx.manager.remote_kernelspecs()
+        rows = [[s.name, s.display_name, s.language, f"remote:{host}"] for s in specs] + rows
+    except SilikError as exc:
+        note = f"\n(the session's gateway did not list its kernelspecs: {exc.message})"
+    return Output(_table_text(headers, rows) + note, _table_html(headers, rows))
 
 
 @command(
@@ -199,18 +235,24 @@ async def _kernels(ctx: Context, a: dict[str, Any]) -> Output:
             "FOLDER",
             kind="folder",
         ),
+        GATEWAY_OPT,
+        Opt(("--local",), "local", "start on this machine even if the session has a gateway"),
     ],
     aliases=("start",),
     details=(
         "Without -l a readable unique label is generated (py1.py, py2.py...). Given a\n"
         "connection file (kernel-*.json), silik attaches to that running kernel and never\n"
-        "shuts it down. If one of several kernels fails to start, none is kept."
+        "shuts it down. If one of several kernels fails to start, none is kept.\n"
+        "With --gateway (or SILIK_GATEWAY_URL set for the session) the kernels run on a\n"
+        "Jupyter Kernel Gateway or Enterprise Gateway; the token comes from\n"
+        "SILIK_GATEWAY_TOKEN or ~/.jupyter/silik_gateway.json."
     ),
     examples=[
         "new python3 -l k1",
         "new python3 -l a b c",
         "new python3 -n 4",
         "new ~/.local/share/jupyter/runtime/kernel-1234.json -l ext",
+        "new python3 -l r1 --gateway http://127.0.0.1:8888",
     ],
     section=KERNELS,
 )
@@ -218,11 +260,17 @@ async def _new(ctx: Context, a: dict[str, Any]) -> Output:
     if a["count"] < 1:
         raise SilikError("new: -n must be at least 1", hint=None)
     entries = await ctx.manager.start(
-        a["kernel"], a["labels"] or None, count=a["count"], folder=a["folder"]
+        a["kernel"],
+        a["labels"] or None,
+        count=a["count"],
+        folder=a["folder"],
+        gateway=a["gateway"],
+        local=a["local"],
     )
     first = ctx.manager.record_of(entries[0])
     verb = "attached" if first.sub is not None and not first.sub.owned else "started"
-    return Output(f"{verb} " + ", ".join(e.path for e in entries))
+    where = f" on the gateway at {first.remote_host}" if first.remote_host else ""
+    return Output(f"{verb} " + ", ".join(e.path for e in entries) + where)
 
 
 @command(
@@ -282,6 +330,46 @@ async def _run(ctx: Context, a: dict[str, Any]) -> None:
 
 
 @command(
+    "broadcast",
+    "Run the same code on several kernels at once, their output grouped by kernel.",
+    args=[
+        Arg("code", "the code, in quotes; newlines inside the quotes are kept", kind="code"),
+        Arg("paths", "the kernels; globs like ~/workers/* name several", "kernel", "+"),
+    ],
+    details=(
+        "Every kernel runs the code concurrently. Output appears as it arrives, under a\n"
+        "`── PATH ──` line naming its kernel (repeated whenever the kernel changes), then a\n"
+        "summary line says which kernels succeeded and which failed. The cell fails if the\n"
+        "code failed on any kernel. An interrupt interrupts every kernel. input() is not\n"
+        "available, and clear_output is ignored (it would erase the other kernels' output)."
+    ),
+    examples=["broadcast 'import numpy as np' a.py b.py", 'broadcast "print(x)" ~/workers/*'],
+    section=KERNELS,
+)
+async def _broadcast(ctx: Context, a: dict[str, Any]) -> None:
+    paths = ctx.kernel_paths(a["paths"])
+    for path in paths:
+        notice = ctx.manager.take_restart_notice(path)
+        if notice:
+            ctx.print("warning: " + notice, "stderr")
+    view = GroupedOutput(ctx.frontend)
+    done: list[KernelDone] = []
+    started = time.monotonic()
+    async for event in ctx.run_many(paths, a["code"]):
+        view.show(event)
+        if isinstance(event, KernelDone):
+            done.append(event)
+    done.sort(key=lambda d: paths.index(d.path))  # the order they were named in
+    view.line(summary(done, time.monotonic() - started))
+    failed = [d.path for d in done if not d.ok]
+    if failed:
+        raise SilikError(
+            f"broadcast failed on {len(failed)} of {len(done)} kernels: {', '.join(failed)}",
+            hint="each kernel's error is shown above, under its path",
+        )
+
+
+@command(
     "info",
     "Show a kernel's kernel_info, status and process.",
     args=[Arg("path", "the kernel (default: the connected one)", kind="kernel", nargs="?")],
@@ -307,8 +395,11 @@ async def _info(ctx: Context, a: dict[str, Any]) -> Output:
             f"{ki.get('implementation', '?')} {ki.get('implementation_version', '')}".strip(),
         ],
         ["protocol", ki.get("protocol_version", "?")],
-        ["connection file", info["connection_file"]],
+        ["connection file", info["connection_file"] or "-"],
     ]
+    if info.get("remote_host"):
+        rows.insert(3, ["runs on", f"gateway {info.get('gateway_url') or info['remote_host']}"])
+        rows.insert(4, ["remote id", info.get("remote_kernel_id", "?")])
     if ctx.frontend.connected_path == info["path"]:
         rows.insert(1, ["connect mode", "active (this is the connected kernel)"])
     text = "\n".join(f"{k + ':':<16} {v}" for k, v in rows)
@@ -400,16 +491,22 @@ async def _ls(ctx: Context, a: dict[str, Any]) -> Output:
     nodes = [node] if isinstance(node, KernelEntry) else sorted_children(node)
     headers = ["name", "kernelspec", "status", "started by"]
     rows = []
+    hosts = []
     for n in nodes:
         if isinstance(n, Folder):
             count = len(n.kernels())
             rows.append([n.name + "/", "folder", f"{count} kernel{'s' if count != 1 else ''}", ""])
+            hosts.append("")
         else:
             rec = ctx.manager.record_of(n)
             spec = rec.spec_name if rec.sub is None or rec.sub.owned else "attached"
             rows.append([n.name, spec, rec.status, rec.started_by])
+            hosts.append(f"remote:{rec.remote_host}" if rec.remote_host else "local")
     if not rows:
         return Output(f"{node.path} is empty", None)
+    if any(h.startswith("remote:") for h in hosts):
+        headers.append("where")
+        rows = [[*r, h] for r, h in zip(rows, hosts, strict=True)]
     return Output(_table_text(headers, rows), _table_html(headers, rows))
 
 

@@ -23,7 +23,7 @@ def parse(line: str) -> dict[str, Any]:
     return builtins.get(only.words[0]).parse(only.words[1:])
 
 
-NEW = {"labels": [], "count": 1, "folder": None}
+NEW = {"labels": [], "count": 1, "folder": None, "gateway": None, "local": False}
 DASHES = "; put `--` before an argument that starts with '-'"
 
 # Every built-in command, with command lines that parse and what they give.
@@ -34,7 +34,10 @@ GOOD: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "cmd": [("cmd", {}), ("/cmd", {}), ("<", {})],
     "source": [("source setup.silik", {"file": "setup.silik"})],
     "cat": [("cat 'my notes.txt'", {"file": "my notes.txt"})],
-    "kernels": [("kernels", {})],
+    "kernels": [
+        ("kernels", {"gateway": None}),
+        ("kernels --gateway http://gw:8888", {"gateway": "http://gw:8888"}),
+    ],
     "new": [
         ("new python3", {**NEW, "kernel": "python3"}),
         ("start python3", {**NEW, "kernel": "python3"}),
@@ -47,9 +50,14 @@ GOOD: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ),
         (
             "new python3 --count 2 --dir ~/w --label x",
-            {"labels": ["x"], "count": 2, "folder": "~/w", "kernel": "python3"},
+            {**NEW, "labels": ["x"], "count": 2, "folder": "~/w", "kernel": "python3"},
         ),
         ("new ~/kernel-1.json -l ext", {**NEW, "labels": ["ext"], "kernel": "~/kernel-1.json"}),
+        (
+            "new python3 -l r1 --gateway http://gw:8888",
+            {**NEW, "labels": ["r1"], "gateway": "http://gw:8888", "kernel": "python3"},
+        ),
+        ("new python3 --local", {**NEW, "local": True, "kernel": "python3"}),
     ],
     "stop": [
         ("stop a.py", {"paths": ["a.py"]}),
@@ -68,6 +76,10 @@ GOOD: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("run -- -x k1.py", {"code": "-x", "path": "k1.py"}),
         ("run -- --help k1.py", {"code": "--help", "path": "k1.py"}),
         ("run -5 k1.py", {"code": "-5", "path": "k1.py"}),
+    ],
+    "broadcast": [
+        ('broadcast "x = 1" a.py', {"code": "x = 1", "paths": ["a.py"]}),
+        ("broadcast 'print(1)' ~/w/* b.py", {"code": "print(1)", "paths": ["~/w/*", "b.py"]}),
     ],
     "info": [("info", {"path": None}), ("info k1.py", {"path": "k1.py"})],
     "connect_info": [("connect_info", {"path": None}), ("connect_info k1.py", {"path": "k1.py"})],
@@ -109,7 +121,8 @@ BAD: dict[str, list[tuple[str, str]]] = {
         ("new python3 silik", "unexpected argument 'silik'"),
         (
             "new python3 -x",
-            "unknown option -x (options: -l, --label, -n, --count, -d, --dir)" + DASHES,
+            "unknown option -x (options: -l, --label, -n, --count, -d, --dir, -g, --gateway, --local)"
+            + DASHES,
         ),
         ("new python3 -n x", "N must be a whole number, not 'x'"),
         ("new python3 -n 2.5", "N must be a whole number, not '2.5'"),
@@ -130,6 +143,11 @@ BAD: dict[str, list[tuple[str, str]]] = {
         ("run 'x = 1'", "missing PATH"),
         ("run x = 1 k1.py", "unexpected argument '1' (put code in quotes)"),
         ("run -x k1.py", "unknown option -x (options: none)" + DASHES),
+    ],
+    "broadcast": [
+        ("broadcast", "missing CODE and PATHS"),
+        ("broadcast 'x = 1'", "missing PATHS"),
+        ("broadcast -x k1.py", "unknown option -x (options: none)" + DASHES),
     ],
     "info": [("info a b", "unexpected argument 'b'")],
     "connect_info": [("connect_info a b", "unexpected argument 'b'")],
@@ -194,7 +212,7 @@ def test_parse_errors_name_the_problem_and_show_the_usage(
 @pytest.mark.parametrize(
     ("name", "usage"),
     [
-        ("new", "new KERNEL [-l LABEL [LABEL...]] [-n N] [-d FOLDER]"),
+        ("new", "new KERNEL [-l LABEL [LABEL...]] [-n N] [-d FOLDER] [-g URL] [--local]"),
         ("run", "run CODE PATH"),
         ("stop", "stop PATHS..."),
         ("history", "history [PATH] [-o] [-n N]"),
@@ -421,7 +439,21 @@ def test_complete_paths_relative_to_the_current_folder(ctx: Context) -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("new python3 -", ["-l", "--label", "-n", "--count", "-d", "--dir", "--help"]),
+        (
+            "new python3 -",
+            [
+                "-l",
+                "--label",
+                "-n",
+                "--count",
+                "-d",
+                "--dir",
+                "-g",
+                "--gateway",
+                "--local",
+                "--help",
+            ],
+        ),
         ("new python3 --c", ["--count"]),
         ("rm -", ["-r", "--recursive", "--help"]),
         ("history k1.py --", ["--output", "--help"]),
