@@ -217,7 +217,8 @@ def main() -> int:
             outputs = silik.run_pipelined([slow, quick])  # the quick cell is sent before the slow one ends
             expected = {0: [f"early {i}", f"late {i}"], 1: [f"quick {i + 1}"]}
             for cell, want in expected.items():
-                got = [ln for m in outputs[cell] for ln in m["content"]["text"].splitlines()]
+                # Join first: a stream may split a line across messages.
+                got = "".join(m["content"]["text"] for m in outputs[cell]).splitlines()
                 misrouted += sum(1 for ln in got if ln not in want)
                 lost += sum(1 for ln in want if ln not in got)
         silik.ok("/cmd")
