@@ -1,4 +1,4 @@
-"""Entry point: `python -m silik_kernel [install|help-md|-f CONNECTION_FILE]`."""
+"""Entry point: `python -m silik_kernel [install|help-md [--plugins]|-f CONNECTION_FILE]`."""
 
 from __future__ import annotations
 
@@ -14,16 +14,55 @@ def main(argv: list[str] | None = None) -> int:
         return install(args[1:])
     if args[:1] == ["help-md"]:
         from .builtin_commands import builtins
+        from .plugins import load_plugins
 
-        sys.stdout.write(builtins.markdown())
+        # help.md documents the built-ins; --plugins adds the installed plugins' sections.
+        registry = load_plugins(builtins) if "--plugins" in args[1:] else builtins
+        sys.stdout.write(registry.markdown())
         return 0
     # debugpy (imported by ipykernel) warns on stderr about frozen modules; silik
     # does not offer the debugger, so silence the check.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    _skip_pydantic_plugins()
     from .app import launch
 
     launch(args)
     return 0
+
+
+def _skip_pydantic_plugins() -> None:
+    """silik's pydantic models are its own messages: load no pydantic plugin here.
+
+    An installed plugin (logfire's, for one) would otherwise be imported with the
+    first model class and cost ~17 MB of memory in every silik kernel. pydantic
+    itself is imported only when needed (the bridge, gateways), so rather than
+    importing it now, empty its plugin cache when its loader module is imported.
+    """
+    import importlib.abc
+    import importlib.util
+
+    target = "pydantic.plugin._loader"
+
+    class EmptyPluginCache(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target_module=None):  # type: ignore[no-untyped-def]
+            if name != target:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None:
+                return spec
+            exec_module = spec.loader.exec_module
+
+            def exec_and_empty(module):  # type: ignore[no-untyped-def]
+                exec_module(module)
+                if getattr(module, "_plugins", None) is None:
+                    module._plugins = {}
+
+            spec.loader.exec_module = exec_and_empty  # type: ignore[method-assign]
+            return spec
+
+    if target not in sys.modules:
+        sys.meta_path.insert(0, EmptyPluginCache())
 
 
 if __name__ == "__main__":

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type
 
 from .kernel import SilikKernel
+
+log = logging.getLogger("silik.app")
 
 
 class SingleLoopKernelApp(IPKernelApp):
@@ -32,6 +41,44 @@ class SilikKernelApp(SingleLoopKernelApp):
             super().init_io()
         finally:
             self.outstream_class = saved
+
+    def init_poller(self) -> None:
+        super().init_poller()
+        if sys.platform != "win32" and self.poller is not None:
+            self.poller = ParentWatcher(self.parent_handle, self)
+
+
+class ParentWatcher(threading.Thread):
+    """ipykernel's parent poller, except that silik stops its sub-kernels before it exits.
+
+    ipykernel's poller calls ``os._exit`` when the frontend that started the kernel
+    dies. jupyter console sends ``shutdown_request`` and exits without waiting for
+    the reply, so that would cut silik's shutdown short: sub-kernels left to their
+    own pollers, connection files left behind.
+    """
+
+    def __init__(self, parent_pid: int, app: IPKernelApp, grace: float = 15.0) -> None:
+        super().__init__(name="silik-parent-watcher", daemon=True)
+        self.parent_pid = parent_pid
+        self.app = app
+        self.grace = grace
+
+    def run(self) -> None:
+        # As ipykernel: if our parent is not the given one at start, wait to be orphaned.
+        watched = self.parent_pid if os.getppid() == self.parent_pid else None
+        while not _orphaned(watched):
+            time.sleep(0.5)
+        kernel = getattr(self.app, "kernel", None)
+        if not getattr(kernel, "_shutting_down", False):
+            log.warning("the frontend that started silik exited: stopping its kernels")
+            os.kill(os.getpid(), signal.SIGTERM)  # SilikKernel._on_sigterm stops everything
+        time.sleep(self.grace)  # a normal exit ends this daemon thread first
+        os._exit(1)
+
+
+def _orphaned(watched: int | None) -> bool:
+    ppid = os.getppid()
+    return ppid == 1 if watched is None else ppid != watched
 
 
 def launch(argv: list[str] | None = None, kernel_class: type | None = None) -> None:

@@ -4,22 +4,35 @@ Each command is declared once with :meth:`CommandRegistry.command`: its
 arguments, options, help text and the kind of value each argument takes. The
 parser, ``help``, ``CMD --help``, TAB completion and ``help.md`` are all derived
 from that declaration, so they cannot drift apart. The same decorator is the
-public way to add commands (see the README, "Extending silik").
+public way to add commands, from a kernel subclass or a plugin package (see
+:mod:`silik_kernel.api` and the README, "Extending silik").
 """
 
 from __future__ import annotations
 
 import difflib
+import html
+import inspect
+import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import SilikError
 from .parsing import Line, split_partial
 
 if TYPE_CHECKING:
+    from .fanout import KernelDone, KernelOutput
     from .manager import SilikManager
+    from .subkernel import ExecuteOptions, Message
+
+log = logging.getLogger("silik.commands")
+
+# What a path word may hold: names (letters, digits, _ . + -), ~, / and glob characters.
+_PATH_WORD = re.compile(r"^[A-Za-z0-9_.+\-~/*?\[\]!]+$")
 
 
 # -- what a command can do to the frontend ---------------------------------
@@ -32,6 +45,14 @@ class Frontend(Protocol):
 
     async def relay(self, path: str, code: str) -> dict[str, Any]:
         """Run code on a sub-kernel, forwarding its messages to the cell; the execute_reply content."""
+        ...
+
+    def forward(self, msg: Message) -> None:
+        """Show one output message of a sub-kernel in the cell, as the sub-kernel sent it."""
+        ...
+
+    def running(self, path: str) -> AbstractContextManager[Any]:
+        """While inside, interrupting the cell interrupts the kernel at ``path`` too."""
         ...
 
     def enter_connect_mode(self, path: str) -> None: ...
@@ -51,13 +72,88 @@ class Output:
     text: str
     html: str | None = None
 
+    @classmethod
+    def table(cls, headers: list[str], rows: Iterable[Iterable[Any]]) -> Output:
+        """Aligned columns for consoles, an HTML table for notebooks."""
+        cells = [[str(c) for c in r] for r in rows]
+        widths = [max(len(x) for x in col) for col in zip(headers, *cells, strict=True)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        text = "\n".join(line.format(*r).rstrip() for r in [headers, *cells])
+        th = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+        body = "".join(
+            "<tr>"
+            + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in r)
+            + "</tr>"
+            for r in cells
+        )
+        return cls(text, f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>")
+
 
 @dataclass
 class Context:
+    """What a command's handler gets besides its argument values.
+
+    ``manager`` is the SilikManager (the API the agent tools use too): start,
+    stop, execute on, interrupt and inspect kernels by path. ``frontend`` is the
+    cell the command runs in. The methods below are shortcuts for common needs.
+    """
+
     manager: SilikManager
     frontend: Frontend
     registry: CommandRegistry
     run_lines: Callable[[list[Line], str], Awaitable[None]] | None = None  # used by `source`
+
+    def print(self, text: str, name: str = "stdout") -> None:
+        """Show text in the cell now (``name="stderr"`` for warnings)."""
+        self.frontend.print(text, name)
+
+    def show(self, out: Output) -> None:
+        """Show an Output now, as if a command had returned it."""
+        if out.html is None:
+            self.frontend.print(out.text)
+        else:
+            self.frontend.display({"text/plain": out.text, "text/html": out.html})
+
+    def forward(self, output: KernelOutput) -> None:
+        """Show a sub-kernel's output message in the cell exactly as the kernel sent it."""
+        self.frontend.forward(output.msg)
+
+    def kernel_paths(self, patterns: Iterable[str]) -> list[str]:
+        """Absolute kernel paths named by ``patterns``; globs (``~/workers/*``) name several.
+
+        Each pattern must name at least one kernel. The order is the order of the
+        patterns, then display order; a kernel named twice appears once.
+        """
+        from .tree import KernelEntry, is_pattern
+
+        found: dict[str, None] = {}
+        for pattern in patterns:
+            if not _PATH_WORD.match(pattern):  # `broadcast x = 1 a.py`: code without quotes
+                raise SilikError(
+                    f"{pattern!r} is not a kernel path", hint='put the code in quotes: "x = 1"'
+                )
+            nodes = self.manager.tree.glob(pattern)
+            kernels = [n for n in nodes if isinstance(n, KernelEntry)]
+            if not kernels:
+                folder = nodes[0].path
+                what = "only folders" if is_pattern(pattern) else "a folder, not a kernel"
+                raise SilikError(
+                    f"{pattern} names {what}", hint=f"`{folder}/*` names the kernels in {folder}"
+                )
+            found.update(dict.fromkeys(k.path for k in kernels))
+        return list(found)
+
+    def run_many(
+        self, paths: Iterable[str], code: str, options: ExecuteOptions | None = None
+    ) -> AsyncIterator[KernelOutput | KernelDone]:
+        """Run ``code`` on every kernel at once; events from all of them as they arrive.
+
+        See :func:`silik_kernel.fanout.fan_out`. An interrupt of the cell
+        interrupts every kernel still running.
+        """
+        from .fanout import fan_out
+
+        return fan_out(self.manager, list(paths), code, options, running=self.frontend.running)
 
 
 class SubKernelError(SilikError):
@@ -72,6 +168,9 @@ class SubKernelError(SilikError):
 # Argument kinds decide completion: each has one completer below.
 KINDS = ("text", "code", "path", "kernel", "folder", "kernelspec", "file", "command", "int")
 
+#: A custom completer: ``(ctx, typed) -> matches`` for the word being typed.
+Completer = Callable[["Context", str], list[str]]
+
 
 @dataclass
 class Arg:
@@ -79,6 +178,7 @@ class Arg:
     help: str
     kind: str = "text"
     nargs: str = "1"  # "1", "?", "+", "*"
+    completer: Completer | None = None  # overrides the kind's completion
 
     @property
     def usage(self) -> str:
@@ -95,6 +195,7 @@ class Opt:
     kind: str = "text"
     many: bool = False  # takes several values: `-l a b c`
     default: Any = None
+    completer: Completer | None = None  # overrides the kind's completion
 
     @property
     def usage(self) -> str:
@@ -106,7 +207,9 @@ class Opt:
         return f"[{self.flags[0]}{value}]"
 
 
-Handler = Callable[[Context, dict[str, Any]], Awaitable[Output | str | None]]
+Result = Output | str | None
+#: ``(ctx, values) -> Output | str | None``; a coroutine function, or a plain function.
+Handler = Callable[[Context, dict[str, Any]], Awaitable[Result] | Result]
 
 
 @dataclass
@@ -119,7 +222,7 @@ class Command:
     aliases: tuple[str, ...] = ()
     details: str = ""
     examples: list[str] = field(default_factory=list)
-    section: str = "Commands"
+    section: str | None = None  # None: the section of the registry it is added to
 
     @property
     def usage(self) -> str:
@@ -247,13 +350,21 @@ def _is_number(w: str) -> bool:
 
 
 class CommandRegistry:
-    """All commands by name and alias."""
+    """All commands by name and alias.
 
-    def __init__(self) -> None:
+    ``default_section`` heads, in ``help``, the commands declared without a
+    section. ``problems`` lists plugins that failed to load (see plugins.py);
+    ``help`` mentions them.
+    """
+
+    def __init__(self, default_section: str = "Commands") -> None:
         self.commands: dict[str, Command] = {}
         self._names: dict[str, Command] = {}
+        self.default_section = default_section
+        self.problems: list[str] = []
 
     def add(self, cmd: Command) -> Command:
+        _check_declaration(cmd)
         for name in (cmd.name, *cmd.aliases):
             if name in self._names:
                 raise ValueError(f"silik command {name!r} is declared twice")
@@ -272,9 +383,15 @@ class CommandRegistry:
         aliases: Iterable[str] = (),
         details: str = "",
         examples: Iterable[str] = (),
-        section: str = "Commands",
+        section: str | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Declare a command; the decorated coroutine gets ``(ctx, values)``."""
+        """Declare a command; the decorated function gets ``(ctx, values)``.
+
+        ``values`` maps each Arg's name and each Opt's dest to what was typed
+        (converted for ``kind="int"``; a list for ``nargs`` ``+``/``*`` and
+        ``many`` options). Return an Output, a string, or None; raise SilikError
+        for mistakes the user can fix.
+        """
 
         def decorate(fn: Handler) -> Handler:
             self.add(
@@ -294,11 +411,20 @@ class CommandRegistry:
 
         return decorate
 
-    def copy(self) -> CommandRegistry:
-        new = CommandRegistry()
+    def copy(self, section: str | None = None) -> CommandRegistry:
+        """The same commands in a new registry; commands added to it change only it.
+
+        ``section`` heads the commands later declared on the copy without one.
+        """
+        new = CommandRegistry(section or self.default_section)
         for cmd in self.commands.values():
-            new.add(cmd)
+            # Pin the section a command shows under here, whatever the copy's default.
+            new.add(cmd if cmd.section else replace(cmd, section=self.default_section))
+        new.problems = list(self.problems)
         return new
+
+    def section_of(self, cmd: Command) -> str:
+        return cmd.section or self.default_section
 
     def get(self, name: str) -> Command:
         cmd = self._names.get(name)
@@ -316,7 +442,7 @@ class CommandRegistry:
     def sections(self) -> dict[str, list[Command]]:
         out: dict[str, list[Command]] = {}
         for cmd in self.commands.values():
-            out.setdefault(cmd.section, []).append(cmd)
+            out.setdefault(self.section_of(cmd), []).append(cmd)
         return out
 
     # -- help ----------------------------------------------------------------
@@ -328,6 +454,10 @@ class CommandRegistry:
             for c in cmds:
                 alias = f" (alias: {', '.join(c.aliases)})" if c.aliases else ""
                 lines.append(f"  {c.name:<{width}}  {c.summary}{alias}")
+            lines.append("")
+        if self.problems:
+            lines.append("Not loaded:")
+            lines += [f"  {p}" for p in self.problems]
             lines.append("")
         lines.append("`help COMMAND` or `COMMAND --help` shows a command's arguments.")
         return "\n".join(lines)
@@ -365,12 +495,46 @@ class CommandRegistry:
         if current.startswith("-"):
             flags = [f for o in cmd.options for f in o.flags if f.startswith(current)]
             return flags + (["--help"] if "--help".startswith(current) else []), len(current)
-        kind = _kind_at(cmd, words[1:])
-        return complete_kind(ctx, kind, current), len(current)
+        decl = _declaration_at(cmd, words[1:])
+        if decl is not None and decl.completer is not None:
+            try:
+                return list(decl.completer(ctx, current)), len(current)
+            except Exception:
+                log.exception("the completer of %s failed", cmd.name)
+                return [], 0
+        return complete_kind(ctx, decl.kind if decl else "text", current), len(current)
 
 
-def _kind_at(cmd: Command, before: list[str]) -> str:
-    """The kind of value expected after ``before`` (the words after the command)."""
+def _check_declaration(cmd: Command) -> None:
+    """Refuse declarations that would break parsing, help or completion, at declaration time."""
+    where = f"silik command {cmd.name!r}"
+    if not cmd.name or any(c.isspace() for c in cmd.name) or cmd.name.startswith("-"):
+        raise ValueError(f"{where}: a name is one word that does not start with '-'")
+    if not cmd.summary.strip():
+        raise ValueError(f"{where}: the summary is empty")
+    for a in cmd.args:
+        if a.kind not in KINDS:
+            raise ValueError(f"{where}: {a.name} has kind {a.kind!r}; kinds: {', '.join(KINDS)}")
+        if a.nargs not in ("1", "?", "+", "*"):
+            raise ValueError(f"{where}: {a.name} has nargs {a.nargs!r}; use 1, ?, + or *")
+    if sum(a.nargs in ("+", "*") for a in cmd.args) > 1:
+        raise ValueError(f"{where}: only one argument may take several words")
+    for o in cmd.options:
+        if o.kind not in KINDS:
+            raise ValueError(
+                f"{where}: {o.flags[0]} has kind {o.kind!r}; kinds: {', '.join(KINDS)}"
+            )
+        if not o.flags or not all(f.startswith("-") and len(f) > 1 for f in o.flags):
+            raise ValueError(f"{where}: option flags look like -x or --name, not {o.flags!r}")
+        if {"-h", "--help"} & set(o.flags):
+            raise ValueError(f"{where}: -h and --help are reserved for help")
+    keys = [a.name for a in cmd.args] + [o.dest for o in cmd.options]
+    if len(keys) != len(set(keys)):
+        raise ValueError(f"{where}: two arguments or options share a name")
+
+
+def _declaration_at(cmd: Command, before: list[str]) -> Arg | Opt | None:
+    """The argument or option value expected after ``before`` (the words after the command)."""
     by_flag = {f: o for o in cmd.options for f in o.flags}
     positional = 0
     pending: Opt | None = None
@@ -389,15 +553,15 @@ def _kind_at(cmd: Command, before: list[str]) -> str:
             continue
         positional += 1
     if pending is not None:
-        return pending.kind
+        return pending
     idx = 0
     for a in cmd.args:
         if a.nargs in "+*":
-            return a.kind
+            return a
         if idx == positional:
-            return a.kind
+            return a
         idx += 1
-    return "text"
+    return None
 
 
 def complete_kind(ctx: Context, kind: str, typed: str) -> list[str]:
@@ -464,5 +628,7 @@ async def run_words(ctx: Context, words: list[str]) -> Output | None:
     flags = words[1 : words.index("--")] if "--" in words else words[1:]  # `run -- --help k1.py`
     if "--help" in flags or "-h" in flags[:1]:
         return Output(cmd.help())
-    result = await cmd.handler(ctx, cmd.parse(words[1:]))
+    result = cmd.handler(ctx, cmd.parse(words[1:]))
+    if inspect.isawaitable(result):
+        result = await result
     return Output(result) if isinstance(result, str) else result

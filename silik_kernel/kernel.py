@@ -14,12 +14,11 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_core.paths import jupyter_runtime_dir
 
 from . import __version__
-from .bridge import BRIDGE_FILE_ENV, BridgeServer
 from .builtin_commands import builtins
 from .commands import CommandRegistry, Context, Output, SubKernelError, run_words
 from .errors import SilikError
@@ -29,6 +28,9 @@ from .parsing import Line, UnterminatedQuote, split_lines
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
 from .subkernel import ExecuteOptions, Message, SubKernel
+
+if TYPE_CHECKING:
+    from .bridge import BridgeServer
 
 log = logging.getLogger("silik.kernel")
 
@@ -88,6 +90,7 @@ class SilikKernel(MainLoopKernel):
         self._plugin_report = list(self.commands.problems)  # shown once, on the first cell
         self.manager = SilikManager()
         self.manager.on_unrouted = self._forward_unrouted
+        self.bridge: BridgeServer | None = None
         self.connected_id: str | None = None
         self._running_paths: list[str] = []  # kernels an interrupt must reach (relay, broadcast)
         self._cell_task: asyncio.Task | None = None
@@ -110,7 +113,17 @@ class SilikKernel(MainLoopKernel):
     def start(self) -> None:
         super().start()
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        # Serve the manager to the kernels we start (agents act on this tree through it).
+        self.manager.prepare_children = self._serve_bridge
+
+    def _serve_bridge(self) -> None:
+        """Serve the manager to the kernels we start (agents act on this tree through it).
+
+        Started with the first child, so an idle silik does not pay for it.
+        """
+        if self.bridge is not None:
+            return
+        from .bridge import BRIDGE_FILE_ENV, BridgeServer
+
         self.service = ManagerService(
             self.manager, lambda line: run_command_text(self.manager, self.commands, line)
         )
@@ -122,9 +135,8 @@ class SilikKernel(MainLoopKernel):
         try:
             await self.manager.shutdown_all()
         finally:
-            bridge = getattr(self, "bridge", None)
-            if bridge is not None:
-                await bridge.stop()
+            if self.bridge is not None:
+                await self.bridge.stop()
 
     # -- Frontend protocol used by commands --------------------------------
     @property

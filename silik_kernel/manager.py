@@ -13,14 +13,16 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from .errors import KernelDiedError, SilikError
-from .gateway import GatewayRegistry, RemoteSubKernel
 from .subkernel import ExecuteOptions, Message, Sink, SubKernel
 from .tree import Folder, KernelEntry, Tree, extension_for_language
+
+if TYPE_CHECKING:
+    from .gateway import GatewayRegistry
 
 log = logging.getLogger("silik.manager")
 
@@ -70,10 +72,21 @@ class SilikManager:
         self.records: dict[str, KernelRecord] = {}
         # (kernel_id, channel, msg) for traffic no request of ours caused, e.g. widget updates
         self.on_unrouted: Callable[[str, str, Message], None] | None = None
+        # Called before kernels start, e.g. to serve the bridge whose address goes in child_env.
+        self.prepare_children: Callable[[], None] | None = None
         # Jupyter Kernel/Enterprise Gateways: SILIK_GATEWAY_URL is the session's default.
-        self.gateways = GatewayRegistry()
+        self._gateways: GatewayRegistry | None = None
 
     # -- kernelspecs -------------------------------------------------------
+    @property
+    def gateways(self) -> GatewayRegistry:
+        """Gateway clients, imported on first use (jupyter_server and tornado are heavy)."""
+        if self._gateways is None:
+            from .gateway import GatewayRegistry
+
+            self._gateways = GatewayRegistry()
+        return self._gateways
+
     async def remote_kernelspecs(self, gateway: str | None = None) -> tuple[str, list[SpecInfo]]:
         """The gateway's host and kernelspecs (None: the session's gateway)."""
         gw = await self.gateways.get(gateway)
@@ -203,7 +216,11 @@ class SilikManager:
             entry.kernel_id = f"starting:{id(rec)}"
             self.records[entry.kernel_id] = rec
             records.append(rec)
+        if self.prepare_children is not None:
+            self.prepare_children()
         child_env = {**self.child_env, **(env or {})}
+        if gw is not None:
+            from .gateway import RemoteSubKernel
         results = await asyncio.gather(
             *(
                 SubKernel.start(
@@ -356,6 +373,8 @@ class SilikManager:
             "kernel_info": {},
         }
         if rec.remote_host:
+            from .gateway import RemoteSubKernel
+
             info["remote_host"] = rec.remote_host
             if isinstance(rec.sub, RemoteSubKernel):
                 info["gateway_url"] = rec.sub.gateway.config.url

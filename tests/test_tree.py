@@ -483,3 +483,48 @@ def test_render_tree_of_a_subfolder_with_notes_and_marks(tree: Tree) -> None:
 
 def test_render_an_empty_tree() -> None:
     assert render_tree(Tree().root) == "~"
+
+
+# -- globs ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("*", ["~/a", "~/d", "~/k1.py", "~/k2.py"]),  # display order: folders first
+        ("~/k*.py", ["~/k1.py", "~/k2.py"]),
+        ("k?.py", ["~/k1.py", "~/k2.py"]),
+        ("k[2-9].py", ["~/k2.py"]),
+        ("k[!1].py", ["~/k2.py"]),
+        ("*/*", ["~/a/b", "~/a/r1.r"]),  # d is empty; kernels have no children
+        ("~/a/*.r", ["~/a/r1.r"]),
+        ("*/..", ["~"]),  # reached from a and from d: listed once
+        ("./k1*", ["~/k1.py"]),
+        ("K*", None),  # case-sensitive, like the names
+        ("~/d/*", None),
+    ],
+)
+def test_glob_matches_each_part_by_name(
+    tree: Tree, pattern: str, expected: list[str] | None
+) -> None:
+    if expected is None:
+        assert error(tree.glob, pattern).message == f"nothing matches {pattern}"
+    else:
+        assert [n.path for n in tree.glob(pattern)] == expected
+
+
+def test_glob_is_relative_to_cwd(tree: Tree) -> None:
+    tree.cd("a")
+    assert [n.path for n in tree.glob("*")] == ["~/a/b", "~/a/r1.r"]
+    assert [n.path for n in tree.glob("../k*")] == ["~/k1.py", "~/k2.py"]
+
+
+def test_glob_without_glob_characters_resolves_as_usual(tree: Tree) -> None:
+    assert tree.glob("a/r1.r") == [tree.resolve("a/r1.r")]
+    assert error(tree.glob, "k3.py").message == "no such kernel or folder: k3.py"
+
+
+def test_glob_says_where_nothing_matched(tree: Tree) -> None:
+    err = error(tree.glob, "~/nope/*")
+    assert err.hint == "nothing in ~ matches 'nope'; see `tree`"
+    err = error(tree.glob, "*/x*")
+    assert err.hint == "nothing in ~/a, ~/d matches 'x*'; see `tree`"
+    assert "not a silik path" in error(tree.glob, "/tmp/*").message
