@@ -1,0 +1,137 @@
+"""jupyter console on silik, typed into through a pseudo-terminal as a person would."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import psutil
+import pytest
+
+EXPECT_TIMEOUT = 30
+INTERRUPT_BOUND = 2.0  # seconds from Ctrl-C to the KeyboardInterrupt on screen
+ESC = r"(?:\x1b\[[0-9;?]*[a-zA-Z])*"  # prompt_toolkit colours the prompt number
+PROMPT = re.compile(rf"In \[{ESC}\d+{ESC}\]: ")
+
+
+@pytest.fixture
+def runtime_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runtime"
+
+
+@pytest.fixture
+def console(tmp_path: Path, runtime_dir: Path):
+    env = {
+        **os.environ,
+        "TERM": "xterm",
+        "PROMPT_TOOLKIT_NO_CPR": "1",  # pexpect answers no cursor-position requests
+        "JUPYTER_RUNTIME_DIR": str(runtime_dir),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "jupyter_console", "--kernel", "silik"],
+        env=env,
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        dimensions=(40, 160),
+        timeout=EXPECT_TIMEOUT,
+    )
+    child.logfile_read = open(tmp_path / "console.log", "w")  # noqa: SIM115 - closed below
+    try:
+        yield child
+    finally:
+        kernels = _descendants(child.pid) if child.isalive() else []
+        child.terminate(force=True)
+        child.logfile_read.close()
+        for proc in kernels:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _cell(child: pexpect.spawn, code: str, *expected: str) -> None:
+    """Type a cell, wait for each expected pattern in order, then for the next prompt."""
+    child.sendline(code)
+    for pattern in expected:
+        child.expect(pattern)
+    child.expect(PROMPT)
+
+
+def test_console_session(console: pexpect.spawn, runtime_dir: Path) -> None:
+    child = console
+    child.expect("silik: a kernel that manages Jupyter kernels")
+    child.expect(PROMPT)
+
+    _cell(child, "new python3 -l k1", "started ~/k1.py")
+    kernels = _descendants(child.pid)
+    assert len(kernels) >= 2, [p.cmdline() for p in kernels]  # silik and its python kernel
+    _cell(child, 'run "print(6*7)" k1.py', r"42\r\n")
+
+    _cell(child, "> k1.py", "connected to ~/k1.py")
+
+    # TAB completion is answered by the python kernel behind the gateway.
+    child.send("import o")
+    child.send("\t")
+    child.expect(r"operator\s+os\s")
+    child.send("s\r")  # `import os`: the menu narrows, Enter runs the cell
+    child.expect(PROMPT)
+    _cell(child, "print(os.path.join('a', 'b'))", r"a/b\r\n")
+
+    # input() in the sub-kernel is answered at the console's prompt.
+    child.sendline("name = input('Your name: '); print('hi', name)")
+    child.expect(rf"\n{ESC}Your name: ")
+    child.sendline("silik")
+    child.expect(r"hi silik\r\n")
+    child.expect(PROMPT)
+
+    # Ctrl-C interrupts the sub-kernel's cell and the prompt comes back.
+    child.sendline("import time; print('sleeping'); time.sleep(30)")
+    child.expect(r"sleeping\r\n")  # the sub-kernel is inside the cell now
+    time.sleep(0.5)
+    started = time.monotonic()
+    child.send("\x03")  # Ctrl-C (not sendintr: prompt_toolkit's raw mode has no VINTR)
+    child.expect("KeyboardInterrupt")
+    elapsed = time.monotonic() - started
+    child.expect(PROMPT)
+    assert elapsed < INTERRUPT_BOUND, f"Ctrl-C took {elapsed:.2f} s"
+    _cell(child, "print('still here')", r"still here\r\n")
+
+    _cell(child, "/cmd", "left ~/k1.py; back to silik commands")
+    _cell(child, "tree", "k1.py")
+
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    child.wait()
+    assert child.exitstatus == 0, child.exitstatus
+    _assert_stopped(kernels, runtime_dir)
+
+
+def test_console_killed(console: pexpect.spawn, runtime_dir: Path) -> None:
+    """A frontend that dies without a word: silik still stops its kernels properly."""
+    child = console
+    child.expect(PROMPT)
+    _cell(child, "new python3 -l k1 k2", "started ~/k1.py, ~/k2.py")
+    kernels = _descendants(child.pid)
+    assert len(kernels) >= 3, [p.cmdline() for p in kernels]
+    child.kill(9)
+    _assert_stopped(kernels, runtime_dir)
+
+
+def _assert_stopped(kernels: list[psutil.Process], runtime_dir: Path) -> None:
+    """Every kernel process ended, and silik cleaned up the files of the ones it started."""
+    gone, alive = psutil.wait_procs(kernels, timeout=15)
+    assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+    assert sorted(p.name for p in runtime_dir.glob("*silik*")) == []
