@@ -214,7 +214,7 @@ class SilikKernel(MainLoopKernel):
         self.session.send(
             self.iopub_socket,
             msg_type,
-            msg["content"],
+            msg.get("raw_content") or msg["content"],
             parent=parent,
             metadata=msg.get("metadata") or {},
             buffers=msg.get("buffers") or None,

@@ -293,6 +293,8 @@ class SubKernel:
             except Exception:
                 log.warning("dropping an invalid message on %s", channel, exc_info=True)
                 continue
+            # The signed content as it came: relaying it needs no second JSON encoding.
+            msg["raw_content"] = parts[4].bytes
             if msg["buffers"]:
                 msg["buffers"] = [bytes(b) for b in msg["buffers"]]
             self._route(channel, msg)
