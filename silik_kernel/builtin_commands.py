@@ -34,24 +34,6 @@ def describe(rec: KernelRecord) -> str:
     return f"[{note}]"
 
 
-def _table_html(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td style='text-align:left'>{html.escape(str(c))}</td>" for c in r)
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _table_text(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers).rstrip()] + [fmt.format(*map(str, r)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
 def _default_path(ctx: Context, path: str | None, cmd: str) -> str:
     if path:
         return path
@@ -187,11 +169,12 @@ async def _kernels(ctx: Context, a: dict[str, Any]) -> Output:
         host, specs = await ctx.manager.remote_kernelspecs(a["gateway"])
         rows = [[s.name, s.display_name, s.language] for s in specs]
         title = f"kernelspecs on the gateway at {host}:"
-        return Output(title + "\n" + _table_text(headers, rows), _table_html(headers, rows))
+        table = Output.table(headers, rows)
+        return Output(title + "\n" + table.text, table.html)
     rows = [[s.name, s.display_name, s.language, "local"] for s in ctx.manager.kernelspecs()]
     if not ctx.manager.gateways.session_url():
         rows = [r[:3] for r in rows]
-        return Output(_table_text(headers, rows), _table_html(headers, rows))
+        return Output.table(headers, rows)
     headers.append("where")
     note = ""
     try:
@@ -199,7 +182,8 @@ async def _kernels(ctx: Context, a: dict[str, Any]) -> Output:
         rows = [[s.name, s.display_name, s.language, f"remote:{host}"] for s in specs] + rows
     except SilikError as exc:
         note = f"\n(the session's gateway did not list its kernelspecs: {exc.message})"
-    return Output(_table_text(headers, rows) + note, _table_html(headers, rows))
+    table = Output.table(headers, rows)
+    return Output(table.text + note, table.html)
 
 
 @command(
@@ -406,7 +390,7 @@ async def _info(ctx: Context, a: dict[str, Any]) -> Output:
     banner = ki.get("banner", "").strip()
     if banner:
         text += "\nbanner:\n  " + banner.replace("\n", "\n  ")
-    return Output(text, _table_html(["", ""], rows))
+    return Output(text, Output.table(["", ""], rows).html)
 
 
 @command(
@@ -507,7 +491,7 @@ async def _ls(ctx: Context, a: dict[str, Any]) -> Output:
     if any(h.startswith("remote:") for h in hosts):
         headers.append("where")
         rows = [[*r, h] for r, h in zip(rows, hosts, strict=True)]
-    return Output(_table_text(headers, rows), _table_html(headers, rows))
+    return Output.table(headers, rows)
 
 
 @command(
