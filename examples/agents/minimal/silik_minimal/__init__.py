@@ -1,0 +1,1 @@
+"""The smallest agent kernel: a chat agent with one tool (see kernel.py)."""

@@ -1,0 +1,1 @@
+"""An agent kernel that plans work and carries it out across kernels of a silik tree."""
