@@ -223,9 +223,8 @@ class SilikManager:
             from .gateway import RemoteSubKernel
         results = await asyncio.gather(
             *(
-                SubKernel.start(
+                self._start_local(
                     spec.name,
-                    kernel_spec_manager=self.ksm,
                     # Each child knows its own id: the bridge uses it to name the caller.
                     env={**child_env, "SILIK_KERNEL_ID": kernel_id},
                     kernel_id=kernel_id,
@@ -260,6 +259,23 @@ class SilikManager:
                 f"kernel {spec.name} failed to start: {failure}", hint=None
             ) from failure
         return entries
+
+    async def _start_local(self, spec_name: str, *, env: dict[str, str], kernel_id: str) -> SubKernel:
+        """SubKernel.start, tried again when the kernel lost a port race.
+
+        jupyter_client picks free ports before the kernel binds them; when many
+        kernels start at once another process can take one in between.
+        """
+        for attempt in range(3):
+            try:
+                return await SubKernel.start(
+                    spec_name, kernel_spec_manager=self.ksm, env=env, kernel_id=kernel_id
+                )
+            except SilikError as exc:
+                if "Address already in use" not in exc.message or attempt == 2:
+                    raise
+                log.warning("kernel %s lost a port race; starting it again", spec_name)
+        raise AssertionError("unreachable")
 
     async def _attach(
         self, connection_file: str, label: str | None, where: Folder, started_by: str
