@@ -23,7 +23,7 @@ from .builtin_commands import builtins
 from .commands import CommandRegistry, Context, Output, SubKernelError, run_words
 from .errors import SilikError
 from .kernelbase import MainLoopKernel
-from .manager import SilikManager
+from .manager import KernelRecord, SilikManager
 from .parsing import Line, UnterminatedQuote, split_lines
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
@@ -328,9 +328,13 @@ class SilikKernel(MainLoopKernel):
             reply = await self.relay(path, code, options)
         except SilikError as exc:
             dead = self.manager.records.get(self.connected_id or "")
+            if dead is not None and dead.status == "dead":
+                await _await_auto_restart(dead)
             if dead is None or dead.status == "dead":
                 self.leave_connect_mode()
+                ename = exc.ename
                 exc = SilikError(exc.message + "\nBack in silik command mode.", exc.hint)
+                exc.ename = ename  # still KernelDied, as with `run`
             return self._error_reply(exc, publish=True)
         reply = dict(reply)
         if isinstance(reply.get("execution_count"), int):
@@ -657,6 +661,22 @@ class SilikKernel(MainLoopKernel):
                 sub.km.cleanup_connection_file()
             except Exception:
                 pass
+
+
+async def _await_auto_restart(rec: KernelRecord) -> None:
+    """Give jupyter_client's restarter the time to take a death it has not seen yet.
+
+    Our watcher usually notices a death before the restarter (it polls every
+    ``time_to_dead`` s); a kernel that is coming back must not end connect mode.
+    """
+    km = rec.sub.km if rec.sub is not None else None
+    restarter = getattr(km, "_restarter", None)
+    if km is None or not km.autorestart or getattr(restarter, "_pcallback", None) is None:
+        return  # attached, remote, or the restarter gave up: it will not come back
+    for _ in range(int((restarter.time_to_dead + 0.3) / 0.05)):
+        if rec.status != "dead":
+            return
+        await asyncio.sleep(0.05)
 
 
 def _is_escape(stripped: str) -> bool:

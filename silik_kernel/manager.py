@@ -260,7 +260,9 @@ class SilikManager:
             ) from failure
         return entries
 
-    async def _start_local(self, spec_name: str, *, env: dict[str, str], kernel_id: str) -> SubKernel:
+    async def _start_local(
+        self, spec_name: str, *, env: dict[str, str], kernel_id: str
+    ) -> SubKernel:
         """SubKernel.start, tried again when the kernel lost a port race.
 
         jupyter_client picks free ports before the kernel binds them; when many

@@ -527,7 +527,8 @@ class SubKernel:
         reason = "the kernel died and is being restarted automatically (its state is lost)"
         if self.dead_reason is None:
             self.dead_reason = reason
-            self._fail_pending(reason)
+        # Also when it died again while coming back: nothing sent meanwhile will be answered.
+        self._fail_pending(self.dead_reason)
         self.execution_state = "restarting"
         # Until the new process answers on every channel, nothing may be sent to it:
         # output of a request sent before the iopub subscription is back would be lost.
@@ -560,9 +561,17 @@ class SubKernel:
                 self._restart_task = None
 
     async def wait_restarted(self, timeout: float = 30.0) -> None:
-        """Let an automatic restart in progress finish before sending a request."""
-        if self._restart_task is not None:
-            await asyncio.wait({self._restart_task}, timeout=timeout)
+        """Let an automatic restart in progress finish before sending a request.
+
+        A kernel that dies again while coming back gets a new restart task: wait
+        for that one too, but never longer than ``timeout`` in all.
+        """
+        deadline = time.monotonic() + timeout
+        while (task := self._restart_task) is not None and not task.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise KernelDiedError(f"the kernel did not come back within {timeout:g} s")
+            await asyncio.wait({task}, timeout=remaining)
 
     def _on_restart_failed(self) -> None:
         if self._restart_task is not None:
