@@ -156,6 +156,17 @@ def repeat(fn: Callable[[], float], n: int) -> list[float]:
     return [fn() for _ in range(n)]
 
 
+def interleaved(
+    a: Callable[[], float], b: Callable[[], float], n: int
+) -> tuple[list[float], list[float]]:
+    """n timings of each, alternating, so a drifting machine biases neither side."""
+    xs, ys = [], []
+    for _ in range(n):
+        xs.append(a())
+        ys.append(b())
+    return xs, ys
+
+
 def lines_in(outputs: list[dict[str, Any]]) -> int:
     return sum(
         m["content"]["text"].count("\n")
@@ -202,8 +213,9 @@ def main() -> int:
         silik.ok("> k1.py")
         for _ in range(10):
             direct.run("pass"), silik.run("pass")
-        d = repeat(lambda: direct.run("pass")[0] * 1000, n_cells)
-        s = repeat(lambda: silik.run("pass")[0] * 1000, n_cells)
+        d, s = interleaved(
+            lambda: direct.run("pass")[0] * 1000, lambda: silik.run("pass")[0] * 1000, n_cells
+        )
         b.row(
             f"connect-mode round trip, median ({n_cells} cells)",
             statistics.median(d),
@@ -233,8 +245,11 @@ def main() -> int:
         silik.ok("/cmd")
 
         # -- run command ----------------------------------------------------
-        d = repeat(lambda: direct.run("pass")[0] * 1000, n_cells // 2)
-        s = repeat(lambda: silik.run('run "pass" k1.py')[0] * 1000, n_cells // 2)
+        d, s = interleaved(
+            lambda: direct.run("pass")[0] * 1000,
+            lambda: silik.run('run "pass" k1.py')[0] * 1000,
+            n_cells,
+        )
         b.row(
             '`run "pass" k1.py` round trip, median',
             statistics.median(d),
