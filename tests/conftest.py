@@ -220,3 +220,23 @@ def shared_silik():
         yield driver
     finally:
         driver.shutdown()
+
+
+def start_external_kernel(connection_file: str, kernel_name: str = "python3") -> KernelManager:
+    """A kernel started outside silik, up and answering, for silik to attach to.
+
+    The caller shuts it down (``km.shutdown_kernel(now=True)``).
+    """
+    km = KernelManager(kernel_name=kernel_name)
+    km.connection_file = connection_file
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+    except BaseException:
+        km.shutdown_kernel(now=True)
+        raise
+    finally:
+        kc.stop_channels()
+    return km

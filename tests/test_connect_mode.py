@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from jupyter_client.manager import KernelManager
+from conftest import start_external_kernel
 
 
 def pid_of(k, path: str) -> int:
@@ -123,9 +123,7 @@ def test_owned_kernel_killed_mid_cell_stays_connected(sh):
 
 def test_attached_kernel_killed_returns_to_command_mode(sh, tmp_path):
     k = sh
-    km = KernelManager(kernel_name="python3")
-    km.connection_file = str(tmp_path / "kernel-x.json")
-    km.start_kernel()
+    km = start_external_kernel(str(tmp_path / "kernel-x.json"))
     try:
         k.ok(f"new {km.connection_file} -l ext")
         k.ok("> ext.py")

@@ -9,7 +9,7 @@ import time
 
 import psutil
 import pytest
-from jupyter_client.manager import KernelManager
+from conftest import start_external_kernel
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
 
@@ -145,9 +145,7 @@ def test_kernel_killed_while_idle(shared_silik):
 
 def test_attached_kernel_that_dies_is_dead(shared_silik, tmp_path):
     k = shared_silik
-    km = KernelManager(kernel_name="python3")
-    km.connection_file = str(tmp_path / "kernel-ext.json")
-    km.start_kernel()
+    km = start_external_kernel(str(tmp_path / "kernel-ext.json"))
     try:
         k.ok(f"new {km.connection_file} -l ext")
         assert status_of(k, "ext.py") == "idle"

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import KernelDriver
+from conftest import KernelDriver, start_external_kernel
 from jupyter_client.manager import KernelManager
 
 ANSI = re.compile(r"\x1b\[")
@@ -150,9 +150,7 @@ def test_new_count(sh):
 
 
 def test_attach_to_a_running_kernel(sh, tmp_path):
-    km = KernelManager(kernel_name="python3")
-    km.connection_file = str(tmp_path / "kernel-x.json")
-    km.start_kernel()
+    km = start_external_kernel(str(tmp_path / "kernel-x.json"))
     try:
         res = sh.ok(f"new {km.connection_file} -l ext")
         assert "~/ext.py" in res.stdout
