@@ -339,7 +339,14 @@ class SubKernel:
         msg_id = msg["header"]["msg_id"]
         if sink is not None:
             self._sinks[msg_id] = sink
-        self._client.session.send(self._sockets[channel], msg, buffers=buffers)
+        frames = self._client.session.serialize(msg)
+        if buffers:
+            frames.extend(buffers)
+        # Through the asyncio socket, not Session.send: Session.send writes on a sync
+        # shadow of it, which can consume the edge-triggered read event of a reply
+        # arriving at that moment, and our reader would never wake up for it. The
+        # asyncio send re-checks pending reads after sending.
+        self._sockets[channel].send_multipart(frames)
         return msg_id
 
     def _request_future(
