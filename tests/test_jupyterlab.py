@@ -50,6 +50,12 @@ CELLS = [
     "print('slider value:', slider.value)",
     "/cmd",
     "run \"print('slider value:', slider.value)\" k1.py",
+    "> k1.py",
+    "out = ipywidgets.Output()\ndisplay(out)\nwith out:\n    print('inside the output widget')",
+    "from ipywidgets import interact\n"
+    "@interact(n=(0, 10))\n"
+    "def double(n=3):\n"
+    "    print('double', n * 2)",
 ]
 
 
@@ -238,6 +244,15 @@ def _drive_notebook(page: Any, lab: LabServer) -> None:
     _press_slider(page, slider, "ArrowLeft", "4")
     _run_cell(page, 6)
     assert _output_text(page, 6) == "slider value: 4"
+
+    # An Output widget and interact() render their output through the widget comms.
+    for index in (7, 8, 9):
+        _run_cell(page, index)
+    outputs = page.locator(".jp-Cell").nth(8).locator(".jp-OutputArea-output")
+    outputs.get_by_text("inside the output widget").wait_for()
+    interactive = page.locator(".jp-Cell").nth(9).locator(".jp-OutputArea-output")
+    interactive.locator(".widget-slider").wait_for()
+    interactive.get_by_text("double 6").wait_for()
     assert page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").count() == 0
 
 
