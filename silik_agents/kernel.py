@@ -514,22 +514,8 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         return await self._ask_frontend(question_prompt(call.tool_name, _args_of(call), metadata))
 
     async def _ask_frontend(self, prompt: str, password: bool = False) -> str:
-        """An input_request to the frontend, awaited without blocking the loop (interruptible)."""
-        while self.stdin_socket.poll(0):  # drop stale replies
-            self.stdin_socket.recv_multipart()
-        self.session.send(
-            self.stdin_socket,
-            "input_request",
-            {"prompt": prompt, "password": password},
-            self._cell_parent,
-            ident=self._cell_ident,
-        )
-        while True:
-            if self.stdin_socket.poll(0):
-                _ident, reply = self.session.recv(self.stdin_socket)
-                if reply is not None:
-                    return str(reply["content"].get("value", ""))
-            await asyncio.sleep(0.01)
+        """An input_request to the frontend of the cell being answered."""
+        return await self.ask_frontend(prompt, password, self._cell_parent, self._cell_ident)
 
     # -- tools listing ---------------------------------------------------------------
     async def tool_definitions(self) -> list[ToolDefinition]:

@@ -249,24 +249,14 @@ class SilikKernel(MainLoopKernel):
         """Relay an input_request to our frontend and wait for its answer, interruptibly."""
         if not self._allow_stdin:
             return ""
-        ident = self._get_shell_context_var(self._shell_parent_ident)
-        while self.stdin_socket.poll(0):  # drop stale replies
-            self.stdin_socket.recv_multipart()
-        self.session.send(
-            self.stdin_socket,
-            "input_request",
-            {"prompt": content.get("prompt", ""), "password": bool(content.get("password"))},
-            parent,
-            ident=ident,
-        )
         # An interrupt also reaches the sub-kernel, whose input() then raises: stop waiting.
-        while not self._interrupted:
-            if self.stdin_socket.poll(0):
-                _ident, reply = self.session.recv(self.stdin_socket)
-                if reply is not None:
-                    return reply["content"].get("value", "")
-            await asyncio.sleep(0.01)
-        return ""
+        return await self.ask_frontend(
+            content.get("prompt", ""),
+            bool(content.get("password")),
+            parent,
+            self._get_shell_context_var(self._shell_parent_ident),
+            stop=lambda: self._interrupted,
+        )
 
     # -- execution ---------------------------------------------------------
     async def do_execute(

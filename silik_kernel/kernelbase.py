@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
@@ -29,6 +29,37 @@ class MainLoopKernel(Kernel):
             return None
         fut = asyncio.run_coroutine_threadsafe(coro, self._main_loop)
         return await asyncio.wait_for(asyncio.wrap_future(fut), timeout=timeout)
+
+    async def ask_frontend(
+        self,
+        prompt: str,
+        password: bool,
+        parent: dict[str, Any],
+        ident: Any,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> str:
+        """An input_request to the frontend, awaited without blocking the main loop.
+
+        ipykernel's own raw_input blocks the loop until the answer comes; here the
+        loop keeps serving (bridges, other kernels' output), and ``stop()`` (an
+        interrupt, say) ends the wait with "".
+        """
+        while self.stdin_socket.poll(0):  # drop stale replies
+            self.stdin_socket.recv_multipart()
+        self.session.send(
+            self.stdin_socket,
+            "input_request",
+            {"prompt": prompt, "password": password},
+            parent,
+            ident=ident,
+        )
+        while not stop():
+            if self.stdin_socket.poll(0):
+                _ident, reply = self.session.recv(self.stdin_socket)
+                if reply is not None:
+                    return str(reply["content"].get("value", ""))
+            await asyncio.sleep(0.01)
+        return ""
 
     async def shutdown_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         """As ipykernel's, but the main loop stops a moment after the control loop.
