@@ -53,11 +53,6 @@ class KernelRecord:
         return self.sub.execution_state
 
 
-@dataclass
-class StartRequest:
-    label: str | None = None
-
-
 class SilikManager:
     """Sub-kernels in a folder tree. Async methods run on the kernel's event loop."""
 

@@ -354,7 +354,6 @@ class SubKernel:
         msg_type: str,
         content: dict[str, Any],
         channel: str,
-        on_iopub: Callable[[Message], None] | None = None,
     ) -> tuple[str, asyncio.Future]:
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         reply_type = msg_type.replace("_request", "_reply")
@@ -366,8 +365,6 @@ class SubKernel:
                 fut.set_exception(KernelDiedError(msg.reason))
             elif ch == channel and msg["header"]["msg_type"] == reply_type:
                 fut.set_result(msg)
-            elif ch == "iopub" and on_iopub is not None:
-                on_iopub(msg)
 
         msg_id = self.send(channel, msg_type, content, sink=sink)
         return msg_id, fut

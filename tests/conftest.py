@@ -6,6 +6,8 @@ message spec (jupyter_kernel_test's v5 schemas) by :class:`KernelDriver`.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from queue import Empty
@@ -64,6 +66,18 @@ def no_leaked_processes():
     pytest.fail(f"test left {len(leaked)} process(es) running: {cmds}")
 
 
+def plain_text_of(msg: dict[str, Any]) -> str | None:
+    """What one output message shows as text/plain; None for other messages."""
+    c = msg["content"]
+    if msg["msg_type"] == "stream":
+        return c["text"]
+    if msg["msg_type"] in ("display_data", "execute_result", "update_display_data"):
+        return c["data"].get("text/plain", "")
+    if msg["msg_type"] == "error":
+        return "\n".join(c["traceback"])
+    return None
+
+
 @dataclass
 class Result:
     reply: dict[str, Any]
@@ -97,13 +111,9 @@ class Result:
         """Everything shown as text/plain: streams, displays, results, errors."""
         parts = []
         for m in self.messages:
-            c = m["content"]
-            if m["msg_type"] == "stream":
-                parts.append(c["text"])
-            elif m["msg_type"] in ("display_data", "execute_result", "update_display_data"):
-                parts.append(c["data"].get("text/plain", "") + "\n")
-            elif m["msg_type"] == "error":
-                parts.append("\n".join(c["traceback"]) + "\n")
+            shown = plain_text_of(m)
+            if shown is not None:
+                parts.append(shown if m["msg_type"] == "stream" else shown + "\n")
         return "".join(parts)
 
     @property
@@ -240,3 +250,16 @@ def start_external_kernel(connection_file: str, kernel_name: str = "python3") ->
     finally:
         kc.stop_channels()
     return km
+
+
+def kill_during_cell(
+    driver: KernelDriver, code: str, pid: int, after: float, timeout: float
+) -> tuple[Result, float]:
+    """Run ``code``, SIGKILL ``pid`` ``after`` seconds in; the cell's result and the
+    seconds from the kill to its end."""
+    msg_id = driver.kc.execute(code)
+    time.sleep(after)
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    res = driver.collect(msg_id, timeout=timeout)
+    return res, time.monotonic() - killed

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import start_external_kernel
+from conftest import kill_during_cell, start_external_kernel
 
 
 def pid_of(k, path: str) -> int:
@@ -92,12 +92,7 @@ def test_owned_kernel_killed_mid_cell_stays_connected(sh):
     pid = pid_of(k, "victim.py")
     k.ok("> victim.py")
     k.ok("state = 1")
-    msg_id = k.kc.execute("import time; time.sleep(30)")
-    time.sleep(0.5)
-    t0 = time.monotonic()
-    os.kill(pid, signal.SIGKILL)
-    res = k.collect(msg_id, timeout=15)
-    took = time.monotonic() - t0
+    res, took = kill_during_cell(k, "import time; time.sleep(30)", pid, after=0.5, timeout=15)
     assert res.status == "error"
     assert took < 2, f"the cell waited {took:.1f} s for a dead kernel"
     assert res.content["ename"] == "KernelDied"

@@ -9,7 +9,7 @@ import time
 
 import psutil
 import pytest
-from conftest import start_external_kernel
+from conftest import kill_during_cell, start_external_kernel
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
 
@@ -103,12 +103,9 @@ def test_kernel_killed_mid_cell_then_restarted(shared_silik):
     k = shared_silik
     k.ok("new python3 -l victim")
     pid, _ = kernel_facts(k, "victim.py")
-    msg_id = k.kc.execute("run 'import time; time.sleep(30)' victim.py")
-    time.sleep(1)  # silik runs one cell at a time: `ls` would wait for this one
-    t0 = time.monotonic()
-    os.kill(pid, signal.SIGKILL)
-    res = k.collect(msg_id, timeout=10)
-    took = time.monotonic() - t0
+    res, took = kill_during_cell(
+        k, "run 'import time; time.sleep(30)' victim.py", pid, after=1, timeout=10
+    )
     assert res.status == "error"
     assert took < 2, f"the cell waited {took:.1f} s for a dead kernel"
     assert res.content["ename"] == "KernelDied"

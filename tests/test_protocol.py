@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import KernelDriver, start_external_kernel
+from conftest import KernelDriver, plain_text_of, start_external_kernel
 from jupyter_client.manager import KernelManager
 
 ANSI = re.compile(r"\x1b\[")
@@ -21,14 +21,11 @@ ANSI = re.compile(r"\x1b\[")
 
 def plain_texts(res) -> list[str]:
     """Every text/plain silik showed in a cell (streams, displays, results)."""
-    out = []
-    for m in res.messages:
-        c = m["content"]
-        if m["msg_type"] == "stream":
-            out.append(c["text"])
-        elif m["msg_type"] in ("display_data", "execute_result", "update_display_data"):
-            out.append(c["data"].get("text/plain", ""))
-    return out
+    return [
+        text
+        for m in res.messages
+        if m["msg_type"] != "error" and (text := plain_text_of(m)) is not None
+    ]
 
 
 def assert_no_ansi(res) -> None:
