@@ -574,6 +574,8 @@ class RemoteSubKernel(SubKernel):
     error and silik keeps reconnecting in the background.
     """
 
+    raw_frames = False  # JSON over a websocket: no signed frames to pass on
+
     def __init__(
         self,
         gateway: Gateway,

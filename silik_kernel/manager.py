@@ -120,10 +120,10 @@ class SilikManager:
         if rec.sub is None:
             raise SilikError(f"{rec.entry.path} is still starting", hint="try again in a moment")
         if rec.status == "dead":
-            raise KernelDiedError(self._died_message(rec, rec.sub.dead_reason or "it is dead"))
+            raise KernelDiedError(self.died_message(rec, rec.sub.dead_reason or "it is dead"))
         return rec.sub
 
-    def _died_message(self, rec: KernelRecord, reason: str) -> str:
+    def died_message(self, rec: KernelRecord, reason: str) -> str:
         path = rec.entry.path if rec.entry.parent else rec.entry.name
         if rec.sub is not None and not rec.sub.owned:
             return f"kernel {path} is gone: {reason}. It was attached, so restart it where it was started, then `rm {path}`."
@@ -363,7 +363,7 @@ class SilikManager:
             async for item in sub.execute(code, options, late=late):
                 yield item
         except KernelDiedError as exc:
-            raise KernelDiedError(self._died_message(rec, exc.message)) from None
+            raise KernelDiedError(self.died_message(rec, exc.message)) from None
 
     def take_restart_notice(self, path: str) -> str | None:
         """Once after an automatic restart: tell the user the state was lost."""

@@ -9,6 +9,7 @@ sent the request; that is the only routing in silik.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -33,6 +34,11 @@ log = logging.getLogger("silik.subkernel")
 
 Message = dict[str, Any]
 Sink = Callable[[str, Message], None]  # (channel, message)
+# (channel, header, frames): frames are [signature, header, parent, metadata, content,
+# *buffers] exactly as the kernel sent them; channel "died" carries the reason as header.
+RawSink = Callable[[str, Any, list[bytes]], None]
+
+DELIM = b"<IDS|MSG>"
 
 WATCH_INTERVAL = 0.3  # seconds between liveness checks: a dead kernel fails a cell within ~2 s
 LATE_SINKS = 2048  # finished requests whose late output is still routed to their cell
@@ -62,6 +68,9 @@ class SubKernel:
     someone else started; silik never shuts it down).
     """
 
+    #: :meth:`forward_raw` works: the transport carries signed ZMQ frames.
+    raw_frames = True
+
     def __init__(
         self,
         kernel_id: str,
@@ -87,9 +96,13 @@ class SubKernel:
         self.on_unrouted: Sink | None = None  # iopub/comm traffic nobody asked for
         self._sinks: OrderedDict[str, Sink] = OrderedDict()
         self._late: OrderedDict[str, Sink] = OrderedDict()
+        self._raw: dict[str, RawSink] = {}
+        self._raw_late: OrderedDict[str, RawSink] = OrderedDict()
         self._tasks: list[asyncio.Task] = []
         self._client: AsyncKernelClient | None = None
-        self._sockets: dict[str, zmq.asyncio.Socket] = {}
+        self._sockets: dict[str, zmq.Socket] = {}
+        self._owned_sockets: dict[str, zmq.asyncio.Socket] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._restarting = False
         self._restart_task: asyncio.Task | None = None  # reconnecting after an automatic restart
@@ -220,16 +233,22 @@ class SubKernel:
         # The kernel sends input_request to the stdin socket whose ZMQ identity is the
         # requesting shell socket's: both must carry the session's identity.
         identity = client.session.bsession
-        self._sockets = {
+        self._owned_sockets = {
             "shell": client.connect_shell(identity=identity),
             "iopub": client.connect_iopub(),
             "stdin": client.connect_stdin(identity=identity),
             "control": client.connect_control(identity=identity),
         }
-        self._tasks = [
-            asyncio.ensure_future(self._reader(name, sock)) for name, sock in self._sockets.items()
-        ]
-        self._tasks.append(asyncio.ensure_future(self._watch()))
+        # Used through plain (blocking-API) views, read by _drain when their descriptor
+        # signals: much less work per message than zmq.asyncio's futures.
+        self._sockets = {
+            name: zmq.Socket.shadow(sock.underlying) for name, sock in self._owned_sockets.items()
+        }
+        self._loop = loop = asyncio.get_running_loop()
+        for name, sock in self._sockets.items():
+            loop.add_reader(sock.FD, self._drain, name, sock)
+            loop.call_soon(self._drain, name, sock)
+        self._tasks = [asyncio.ensure_future(self._watch())]
         await self.wait_ready(timeout)
 
     async def wait_ready(self, timeout: float) -> None:
@@ -274,38 +293,88 @@ class SubKernel:
                 self._forget(msg_id)
 
     # -- routing -----------------------------------------------------------
-    async def _reader(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+    def _drain(self, channel: str, sock: zmq.Socket, budget: int = 64) -> None:
+        """Read what ``sock`` holds (at most ``budget`` messages per turn of the loop).
+
+        A ZMQ descriptor is edge-triggered: it signals once, and only reading until
+        ``EVENTS`` says empty re-arms it. Sending can consume the signal too, so every
+        send re-checks (:meth:`_sent`).
+        """
+        if self._closing or self._sockets.get(channel) is not sock:
+            return  # closed meanwhile
         assert self._client is not None
         session = self._client.session
-        while True:
+        for _ in range(budget):
             try:
-                raw = await sock.recv_multipart(copy=False)
-            except asyncio.CancelledError:
-                raise
-            except zmq.ZMQError:
-                if self._closing:
+                if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     return
-                await asyncio.sleep(0.05)
-                continue
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.ZMQError:
+                return  # closing, or nothing after all
             try:
-                _idents, parts = session.feed_identities(raw, copy=False)
-                msg = session.deserialize(parts, content=True, copy=False)
+                self._receive(channel, session, frames)
             except Exception:
                 log.warning("dropping an invalid message on %s", channel, exc_info=True)
-                continue
-            # The signed content as it came: relaying it needs no second JSON encoding.
-            msg["raw_content"] = parts[4].bytes
-            if msg["buffers"]:
-                msg["buffers"] = [bytes(b) for b in msg["buffers"]]
-            self._route(channel, msg)
+            if self._closing or self._sockets.get(channel) is not sock:
+                return
+        assert self._loop is not None
+        self._loop.call_soon(self._drain, channel, sock)  # more: let the others run first
 
-    def _route(self, channel: str, msg: Message) -> None:
-        msg_type = msg["header"]["msg_type"]
-        parent = msg.get("parent_header") or {}
+    def _sent(self, channel: str) -> None:
+        sock = self._sockets[channel]
+        if self._loop is not None and sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._loop.call_soon(self._drain, channel, sock)
+
+    def _receive(self, channel: str, session: Session, frames: list[bytes]) -> None:
+        """Check one message and route it.
+
+        Leaner than ``Session.deserialize`` (no date parsing: dates stay strings, and
+        a relayed message keeps its original bytes), with the same checks: the
+        signature, and no replayed signature.
+        """
+        parts = frames[frames.index(DELIM) + 1 :]
+        if len(parts) < 5:
+            raise ValueError(f"a message of {len(parts)} frames")
+        if session.auth is not None:
+            signature = parts[0]
+            if not hmac.compare_digest(signature, session.sign(parts[1:5])):
+                raise ValueError("invalid signature")
+            if signature in session.digest_history:
+                raise ValueError("duplicate signature")
+            session._add_digest(signature)
+        header = json.loads(parts[1])
+        parent = json.loads(parts[2])
+        parent_id = parent.get("msg_id")
+        msg_type = header["msg_type"]
+        raw = (self._raw.get(parent_id) or self._raw_late.get(parent_id)) if parent_id else None
+        if raw is not None:
+            if msg_type == "status" and channel == "iopub":
+                self._note_status(parent, json.loads(parts[4]))
+            raw(channel, header, parts)
+            return
+        msg: Message = {
+            "header": header,
+            "msg_id": header.get("msg_id"),
+            "msg_type": msg_type,
+            "parent_header": parent,
+            "metadata": json.loads(parts[3]),
+            "content": json.loads(parts[4]),
+            # The signed content as it came: relaying it needs no second JSON encoding.
+            "raw_content": parts[4],
+            "buffers": parts[5:],
+        }
+        self._route(channel, msg)
+
+    def _note_status(self, parent: dict[str, Any], content: dict[str, Any]) -> None:
         # Busy means running code: kernel_info or completion requests do not count.
         # Statuses without a parent are the kernel's own (starting, a gateway's restarting).
-        if msg_type == "status" and parent.get("msg_type") in (None, "execute_request"):
-            self.execution_state = msg["content"].get("execution_state", self.execution_state)
+        if parent.get("msg_type") in (None, "execute_request"):
+            self.execution_state = content.get("execution_state", self.execution_state)
+
+    def _route(self, channel: str, msg: Message) -> None:
+        parent = msg.get("parent_header") or {}
+        if msg["header"]["msg_type"] == "status" and channel == "iopub":
+            self._note_status(parent, msg["content"])
         parent_id = parent.get("msg_id")
         sink = self._sinks.get(parent_id) if parent_id else None
         if sink is None and parent_id:
@@ -342,12 +411,39 @@ class SubKernel:
         frames = self._client.session.serialize(msg)
         if buffers:
             frames.extend(buffers)
-        # Through the asyncio socket, not Session.send: Session.send writes on a sync
-        # shadow of it, which can consume the edge-triggered read event of a reply
-        # arriving at that moment, and our reader would never wake up for it. The
-        # asyncio send re-checks pending reads after sending.
-        self._sockets[channel].send_multipart(frames)
+        self._send(channel, frames)
         return msg_id
+
+    def _send(self, channel: str, frames: list[Any]) -> None:
+        try:
+            self._sockets[channel].send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            raise SilikError(
+                "the kernel is not reading its messages (1000 are waiting)", hint=None
+            ) from None
+        # Sending can consume the edge-triggered read signal of a message arriving
+        # at that moment (this once hung a cell): look for one.
+        self._sent(channel)
+
+    def forward_raw(self, channel: str, frames: list[bytes], msg_id: str, sink: RawSink) -> None:
+        """Send a frontend's request as it came (``frames`` = header, parent, metadata,
+        content, *buffers), signed with this kernel's key.
+
+        The kernel's messages for it keep the frontend's request as their parent;
+        each one reaches ``sink`` as its raw frames, ready to be re-signed and passed on.
+        """
+        self._check_alive()
+        assert self._client is not None
+        self._raw[msg_id] = sink
+        signature = self._client.session.sign(frames[:4])
+        self._send(channel, [DELIM, signature, *frames])
+
+    def forget_raw(self, msg_id: str, late: RawSink | None = None) -> None:
+        self._raw.pop(msg_id, None)
+        if late is not None:
+            self._raw_late[msg_id] = late
+            while len(self._raw_late) > LATE_SINKS:
+                self._raw_late.popitem(last=False)
 
     def _request_future(
         self,
@@ -466,6 +562,12 @@ class SubKernel:
             except Exception:
                 log.exception("failing a pending request")
         self._sinks.clear()
+        for raw in list(self._raw.values()):
+            try:
+                raw("died", died, [])
+            except Exception:
+                log.exception("failing a pending request")
+        self._raw.clear()
 
     async def is_alive(self) -> bool:
         if self.km is not None:
@@ -478,7 +580,7 @@ class SubKernel:
         assert self._client is not None
         sock = getattr(self, "_hb", None)
         if sock is None:
-            sock = self._hb = self._client.context.socket(zmq.REQ)
+            sock = self._hb = zmq.asyncio.Context.instance().socket(zmq.REQ)
             sock.linger = 0
             sock.connect(self._client._make_url("hb"))
         try:
@@ -632,8 +734,12 @@ class SubKernel:
                 pass
         self._tasks = []
         for sock in self._sockets.values():
-            sock.close(linger=0)
+            if self._loop is not None:
+                self._loop.remove_reader(sock.FD)
         self._sockets = {}
+        for owner in self._owned_sockets.values():
+            owner.close(linger=0)
+        self._owned_sockets = {}
         hb = getattr(self, "_hb", None)
         if hb is not None:
             hb.close(linger=0)
