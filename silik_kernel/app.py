@@ -9,9 +9,11 @@ import sys
 import threading
 import time
 
+import zmq
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type
 
+from .iopub import DirectIOPub
 from .kernel import SilikKernel
 
 log = logging.getLogger("silik.app")
@@ -30,6 +32,16 @@ class SingleLoopKernelApp(IPKernelApp):
 class SilikKernelApp(SingleLoopKernelApp):
     name = "silik-kernel"
     kernel_class = Type(SilikKernel, klass="ipykernel.kernelbase.Kernel").tag(config=True)
+
+    def init_iopub(self, context: zmq.Context) -> None:
+        # As ipykernel's, without the IOPub thread (iopub.py says why).
+        socket = context.socket(zmq.XPUB)
+        socket.linger = 1000
+        self._apply_curve_server_options(socket)
+        self.iopub_port = self._bind_socket(socket, self.iopub_port)
+        self.configure_tornado_logger()
+        self.iopub_thread = DirectIOPub(socket, self.session)
+        self.iopub_socket = self.iopub_thread.background_socket
 
     def init_io(self) -> None:
         # silik reports through messages, never by printing: leave sys.stdout and

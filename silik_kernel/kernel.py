@@ -14,8 +14,10 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
+import zmq
 from jupyter_core.paths import jupyter_runtime_dir
 
 from . import __version__
@@ -25,6 +27,7 @@ from .errors import SilikError
 from .kernelbase import MainLoopKernel
 from .manager import KernelRecord, SilikManager
 from .parsing import Line, UnterminatedQuote, split_lines
+from .passthrough import DELIM, PassThroughCell, parse_request
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
 from .subkernel import ExecuteOptions, Message, SubKernel
@@ -112,6 +115,15 @@ class SilikKernel(MainLoopKernel):
 
     def start(self) -> None:
         super().start()
+        if self.shell_stream is not None:
+            # ipykernel runs each shell message as a task in one shared context; we do
+            # the same, except that connect mode sends a cell on at once (_on_shell).
+            self._shell_task_context = copy_context()
+            self._shell_queued = 0
+            self.shell_stream.on_recv(self._on_shell, copy=False)
+        watch = getattr(self.iopub_thread, "watch", None)
+        if watch is not None and self._main_loop is not None:
+            watch(self._main_loop)  # DirectIOPub: answer subscriptions on the main loop
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.manager.prepare_children = self._serve_bridge
 
@@ -259,6 +271,117 @@ class SilikKernel(MainLoopKernel):
         )
 
     # -- execution ---------------------------------------------------------
+    def _on_shell(self, msg: list[Any]) -> None:
+        """A shell message arrived. In connect mode, with nothing before it in the queue,
+        an ordinary cell leaves for the sub-kernel right now; its task only waits."""
+        if self.connected_id is not None and self._shell_queued == 0 and not self._aborting:
+            try:
+                cell = self._shell_task_context.run(self._passthrough_cell, msg)
+            except RuntimeError:
+                cell = None  # called from inside a shell task (a flush): take the queue
+            if cell is not None:
+                cell.start()
+                self._queue_shell(self._hold(cell.finish()))
+                return
+        self._queue_shell(self.shell_main(None, msg))
+
+    def _abort_queues(self, subshell_id: str | None = None) -> None:
+        """After a failed cell, abort the cells already waiting behind it, and only those.
+
+        ipykernel stops aborting one loop turn later, and a fast frontend's next cell
+        (sent on seeing idle) could fall in that window. Here the end of aborting
+        takes its place in the shell queue, behind every message waiting now.
+        """
+        self._aborting = True
+        self.shell_stream.flush(zmq.POLLIN)  # every waiting message joins the queue now
+
+        async def stop_aborting() -> None:
+            async with self._main_asyncio_lock:
+                self._aborting = False
+
+        self._queue_shell(stop_aborting())
+
+    async def _hold(self, coro: Any) -> None:
+        """Keep the shell queue behind a passed-through cell until it is finished."""
+        async with self._main_asyncio_lock:
+            await coro
+
+    def in_shell_context(self, coro: Any) -> asyncio.Task:
+        """A task in the shell messages' shared context (their parent, their stdin ident)."""
+        return asyncio.get_event_loop().create_task(coro, context=self._shell_task_context)
+
+    def _queue_shell(self, coro: Any) -> None:
+        self._shell_queued += 1
+        self.in_shell_context(coro).add_done_callback(self._shell_done)
+
+    def _shell_done(self, task: asyncio.Task) -> None:
+        self._shell_queued -= 1
+        if not task.cancelled() and task.exception() is not None:
+            log.error("shell message handler failed", exc_info=task.exception())
+
+    async def dispatch_shell(
+        self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
+    ) -> None:
+        """Connect mode passes an ordinary cell straight through (passthrough.py)."""
+        if self.connected_id is not None and not concurrent and not self._aborting:
+            cell = self._passthrough_cell(msg)
+            if cell is not None:
+                await cell.run()
+                return
+        await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
+
+    def _passthrough_cell(self, msg: Any) -> PassThroughCell | None:
+        """A cell that needs nothing from silik, or None (the general path takes it)."""
+        rec = self.manager.records.get(self.connected_id or "")
+        sub = rec.sub if rec is not None else None
+        if (
+            sub is None
+            or rec is None
+            or not sub.raw_frames
+            or rec.status == "dead"
+            or sub.dead_reason
+            or sub.restarted_unseen
+            or sub._restart_task is not None
+            or self._plugin_report
+            or not isinstance(msg, list)
+            or len(msg) < 2
+        ):
+            return None
+        try:
+            parsed = parse_request(self, msg)
+        except (ValueError, TypeError):
+            return None  # ipykernel reports it
+        if parsed is None:
+            return None
+        idents, request, frames = parsed
+        code = request["content"].get("code")
+        if not isinstance(code, str):
+            return None
+        stripped = code.strip()
+        if _is_escape(stripped) or stripped.startswith("//"):
+            return None
+        self.set_parent(idents, request, channel="shell")
+        return PassThroughCell(self, sub, rec.entry.path, idents, request, frames)
+
+    def publish_raw(self, msg_type: str, parts: list[bytes]) -> None:
+        """Publish a sub-kernel's message as it came, signed with our key."""
+        signature = self.session.sign(parts[1:5])
+        self.iopub_socket.send_multipart([self._topic(msg_type), DELIM, signature, *parts[1:]])
+
+    def reply_raw(self, idents: list[bytes], parts: list[bytes]) -> None:
+        """Send a sub-kernel's reply as it came, signed with our key, to ``idents``."""
+        frames = [*idents, DELIM, self.session.sign(parts[1:5]), *parts[1:]]
+        stream = self.shell_stream
+        if stream.sending():  # replies queued before it go first
+            stream.send_multipart(frames)
+            stream.flush(zmq.POLLOUT)
+            return
+        sock = stream.socket
+        sock.send_multipart(frames)  # a ROUTER never blocks
+        if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            # Sending can consume the descriptor's signal of a request arriving now.
+            self.io_loop.add_callback(stream.flush, zmq.POLLIN)
+
     async def do_execute(
         self,
         code: str,
@@ -317,21 +440,25 @@ class SilikKernel(MainLoopKernel):
         try:
             reply = await self.relay(path, code, options)
         except SilikError as exc:
-            dead = self.manager.records.get(self.connected_id or "")
-            if dead is not None and dead.status == "dead":
-                await _await_auto_restart(dead)
-            if dead is None or dead.status == "dead":
-                self.leave_connect_mode()
-                ename = exc.ename
-                exc = SilikError(exc.message + "\nBack in silik command mode.", exc.hint)
-                exc.ename = ename  # still KernelDied, as with `run`
-            return self._error_reply(exc, publish=True)
+            return await self._connected_failure(exc)
         reply = dict(reply)
         if isinstance(reply.get("execution_count"), int):
             self.execution_count = reply["execution_count"]
         reply.setdefault("payload", [])
         reply["payload"] = list(reply["payload"]) + self._payloads
         return reply
+
+    async def _connected_failure(self, exc: SilikError) -> dict[str, Any]:
+        """A connect-mode cell failed: report it; leave connect mode if the kernel is gone."""
+        dead = self.manager.records.get(self.connected_id or "")
+        if dead is not None and dead.status == "dead":
+            await _await_auto_restart(dead)
+        if dead is None or dead.status == "dead":
+            self.leave_connect_mode()
+            ename = exc.ename
+            exc = SilikError(exc.message + "\nBack in silik command mode.", exc.hint)
+            exc.ename = ename  # still KernelDied, as with `run`
+        return self._error_reply(exc, publish=True)
 
     async def _execute_commands(self, code: str) -> dict[str, Any]:
         try:

@@ -1,0 +1,109 @@
+"""IOPub for the silik kernel: published from the thread that has the message.
+
+ipykernel hands every IOPub message to a dedicated thread (a wake-up through an
+inproc pipe, then a second thread taking the GIL) so that a busy user cell never
+delays output. silik runs no user code: its main loop is never busy for long,
+and every relayed message paid that hop. :class:`DirectIOPub` keeps ipykernel's
+interface (``background_socket``, ``send_multipart``, ``schedule``) but sends
+on the spot, under a lock, from whichever thread calls (the main loop, or the
+control thread for interrupt and shutdown replies). A lock is the full memory
+barrier ZMQ asks for when a socket is used from more than one thread.
+
+The socket is ipykernel's XPUB: each new subscription is answered with an
+``iopub_welcome`` message (JEP 65), read on the main loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+from ipykernel.iostream import BackgroundSocket
+
+log = logging.getLogger("silik.iopub")
+
+
+class DirectIOPub:
+    def __init__(self, socket: zmq.Socket, session: Any) -> None:
+        self.socket: zmq.Socket | None = socket
+        self.session = session
+        self.background_socket = BackgroundSocket(self)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- ipykernel's IOPubThread interface --------------------------------
+    def start(self) -> None:
+        """Nothing to start: :meth:`watch` begins reading subscriptions."""
+
+    def stop(self) -> None:
+        if self._loop is not None and self.socket is not None:
+            try:
+                self._loop.remove_reader(self.socket.FD)
+            except Exception:
+                pass  # the loop is already closed
+            self._loop = None
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            if self.socket is not None:
+                self.socket.close()
+                self.socket = None
+
+    @property
+    def closed(self) -> bool:
+        return self.socket is None
+
+    def schedule(self, f: Callable[[], Any]) -> None:
+        f()
+
+    def send_multipart(self, msg: list[Any], *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            if self.socket is None:
+                return
+            self.socket.send_multipart(msg, *args, **kwargs)
+            # Sending can consume the descriptor's signal of a waiting subscription.
+            waiting = self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN
+        if waiting and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._read_subscriptions)
+
+    # -- subscriptions ---------------------------------------------------------
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Answer subscriptions from ``loop`` (the kernel's main loop)."""
+        if self.socket is None:
+            return
+        self._loop = loop
+        loop.add_reader(self.socket.FD, self._read_subscriptions)
+        loop.call_soon(self._read_subscriptions)
+
+    def _read_subscriptions(self) -> None:
+        events: list[bytes] = []
+        with self._lock:
+            if self.socket is None:
+                return
+            while self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                events.extend(self.socket.recv_multipart(zmq.NOBLOCK))
+        for event in events:
+            if event[:1] == b"\x01":  # subscribe (b"\x00" is unsubscribe)
+                self._welcome(event[1:])
+
+    def _welcome(self, topic: bytes) -> None:
+        if not self.session:
+            return
+        try:
+            subscription = topic.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        msg = {
+            "header": self.session.msg_header("iopub_welcome"),
+            "parent_header": {},
+            "metadata": {},
+            "content": {"subscription": subscription},
+            "buffers": [],
+        }
+        frames = self.session.serialize(msg)
+        self.send_multipart([topic, *frames] if topic else frames)

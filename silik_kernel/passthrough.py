@@ -1,0 +1,214 @@
+"""Connect mode's fast path: a cell passed to the sub-kernel as it came.
+
+In connect mode an ordinary cell needs nothing from silik: the frontend's
+execute_request goes to the connected sub-kernel unchanged (only re-signed with
+the sub-kernel's key), and every message the sub-kernel sends for it (status,
+execute_input, outputs, the reply) comes back unchanged, re-signed with silik's
+key. No JSON is re-encoded and silik publishes no status of its own, so the
+frontend sees exactly what the sub-kernel said, at almost no cost.
+
+Anything unusual (a `/cmd` escape, a kernel that is restarting or was restarted,
+a plugin report to show) takes the general path, ``SilikKernel.do_execute``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from .errors import KernelDiedError, SilikError
+from .subkernel import DELIM, SubKernel
+
+if TYPE_CHECKING:
+    from .kernel import SilikKernel
+
+log = logging.getLogger("silik.passthrough")
+
+# What a finished cell still passes on (output of threads and timers it started).
+LATE_TYPES = frozenset(
+    {
+        "stream",
+        "display_data",
+        "update_display_data",
+        "execute_result",
+        "error",
+        "clear_output",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+    }
+)
+
+
+class PassThroughCell:
+    """One execute_request relayed frame for frame to one sub-kernel."""
+
+    def __init__(
+        self,
+        kernel: SilikKernel,
+        sub: SubKernel,
+        path: str,
+        idents: list[bytes],
+        request: dict[str, Any],
+        frames: list[bytes],
+    ) -> None:
+        self.kernel = kernel
+        self.sub = sub
+        self.path = path
+        self.idents = idents
+        self.request = request
+        self.frames = frames  # signature, header, parent, metadata, content, *buffers
+        self.msg_id: str = request["header"]["msg_id"]
+        self.reply: dict[str, Any] | None = None
+        self.idle = False
+        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def run(self) -> None:
+        self.start()
+        await self.finish()
+
+    def start(self) -> None:
+        """Send the request (at once, from the socket callback when nothing is queued)."""
+        k = self.kernel
+        content = self.request["content"]
+        k._allow_stdin = bool(content.get("allow_stdin", False))
+        k._interrupted = False
+        k._running_paths.append(self.path)
+        k._cell_task = self.done  # an interrupt that reaches no kernel cancels it
+        try:
+            if k.session.auth is not None:
+                k.session._add_digest(self.frames[0])  # as Session.deserialize would
+            self.sub.forward_raw("shell", self.frames[1:], self.msg_id, self._on_message)
+        except SilikError as exc:
+            self.done.set_exception(exc)
+
+    async def finish(self) -> None:
+        """Wait for the sub-kernel's reply and idle; stand in for it if it cannot answer."""
+        k = self.kernel
+        content = self.request["content"]
+        try:
+            await self.done
+        except asyncio.CancelledError:
+            if k._shutting_down:
+                raise
+            self._finish_alone(
+                k._error_reply(
+                    SilikError("interrupted", hint=None), ename="KeyboardInterrupt", publish=True
+                )
+            )
+            return
+        except SilikError as exc:
+            rec = k.manager.records.get(self.sub.kernel_id)
+            if isinstance(exc, KernelDiedError) and rec is not None:
+                exc = KernelDiedError(k.manager.died_message(rec, exc.message))
+            self._finish_alone(await k._connected_failure(exc))
+            return
+        finally:
+            k._cell_task = None
+            k._running_paths.remove(self.path)
+            self.sub.forget_raw(self.msg_id, late=self._on_late)
+        reply = self.reply or {}
+        count = reply.get("execution_count")
+        if isinstance(count, int):
+            k.execution_count = count
+        silent = bool(content.get("silent", False))
+        if content.get("store_history", not silent) and not silent:
+            k._history.append((1, k.execution_count, content.get("code", "")))
+        if reply.get("status") == "error" and content.get("stop_on_error", True) and not silent:
+            k._abort_queues(None)  # as ipykernel does: the cells queued behind it are aborted
+
+    def _on_message(self, channel: str, header: Any, parts: list[bytes]) -> None:
+        if self.done.done():
+            self._on_late(channel, header, parts)
+            return
+        if channel == "died":
+            self.done.set_exception(KernelDiedError(header.reason))
+            return
+        msg_type = header["msg_type"]
+        if channel == "iopub":
+            if msg_type.startswith("comm_"):
+                self.kernel._track_comm(msg_type, json.loads(parts[4]), self.sub.kernel_id)
+            self.kernel.publish_raw(msg_type, parts)
+            if msg_type == "status" and json.loads(parts[4]).get("execution_state") == "idle":
+                self.idle = True
+        elif channel == "shell":
+            if msg_type != "execute_reply":
+                return
+            self.kernel.reply_raw(self.idents, parts)
+            self.reply = json.loads(parts[4])
+        elif channel == "stdin" and msg_type == "input_request":
+            self.kernel.in_shell_context(self._answer(json.loads(parts[4])))
+            return
+        if self.idle and self.reply is not None:
+            self.done.set_result(None)
+
+    def _on_late(self, channel: str, header: Any, parts: list[bytes]) -> None:
+        if channel != "iopub" or header["msg_type"] not in LATE_TYPES:
+            return
+        if header["msg_type"].startswith("comm_"):
+            self.kernel._track_comm(header["msg_type"], json.loads(parts[4]), self.sub.kernel_id)
+        self.kernel.publish_raw(header["msg_type"], parts)
+
+    async def _answer(self, content: dict[str, Any]) -> None:
+        try:
+            value = await self.kernel._ask_frontend(content, self.request)
+            self.sub.input_reply(value)
+        except SilikError:
+            pass  # the kernel died meanwhile: the cell reports it
+        except Exception:
+            log.exception("relaying an input request")
+
+    def _finish_alone(self, reply: dict[str, Any]) -> None:
+        """The sub-kernel will not finish this cell: silik replies and goes idle for it."""
+        k = self.kernel
+        k.session.send(k.shell_stream, "execute_reply", reply, self.request, ident=self.idents)
+        k._publish_status_and_flush("idle", "shell", k.shell_stream)
+        if reply.get("status") == "error" and self.request["content"].get("stop_on_error", True):
+            k._abort_queues(None)
+
+
+def parse_request(
+    kernel: SilikKernel, msg: list[Any]
+) -> tuple[list[bytes], dict[str, Any], list[bytes]] | None:
+    """An authentic execute_request's (idents, message, frames), or None for anything else.
+
+    ``frames`` starts with the signature. Checks what ``Session.deserialize``
+    checks (signature, replayed signature) but records nothing: a message left
+    to ipykernel is checked again there. :meth:`PassThroughCell.run` records
+    the signature of the messages it takes.
+    """
+    session = kernel.session
+    try:
+        idents, parts = session.feed_identities(msg, copy=False)
+    except ValueError:
+        return None
+    frames = [p.bytes if isinstance(p, zmq.Frame) else bytes(p) for p in parts]
+    if len(frames) < 5:
+        return None
+    header = json.loads(frames[1])
+    if not isinstance(header, dict) or header.get("msg_type") != "execute_request":
+        return None
+    if session.auth is not None:
+        signature = frames[0]
+        if not hmac.compare_digest(signature, session.sign(frames[1:5])):
+            return None
+        if signature in session.digest_history:
+            return None
+    request = {
+        "header": header,
+        "msg_id": header.get("msg_id"),
+        "msg_type": "execute_request",
+        "parent_header": json.loads(frames[2]),
+        "metadata": json.loads(frames[3]),
+        "content": json.loads(frames[4]),
+        "buffers": frames[5:],
+    }
+    return [bytes(i) for i in idents], request, frames
+
+
+__all__ = ["DELIM", "PassThroughCell", "parse_request"]
