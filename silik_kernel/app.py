@@ -15,12 +15,16 @@ from traitlets import Type
 
 from .iopub import DirectIOPub
 from .kernel import SilikKernel
+from .wire import LeanSession
 
 log = logging.getLogger("silik.app")
 
 
 class SingleLoopKernelApp(IPKernelApp):
     """For kernels whose state lives on the main event loop (silik, agent kernels)."""
+
+    def _session_default(self) -> LeanSession:
+        return LeanSession(parent=self)
 
     def init_sockets(self) -> None:
         super().init_sockets()

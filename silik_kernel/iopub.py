@@ -9,6 +9,11 @@ on the spot, under a lock, from whichever thread calls (the main loop, or the
 control thread for interrupt and shutdown replies). A lock is the full memory
 barrier ZMQ asks for when a socket is used from more than one thread.
 
+On the main loop a message waits for the end of the loop's turn and leaves with
+the others of that turn: a cell's request reaches its sub-kernel first, and the
+busy and execute_input that silik publishes for it follow a moment later,
+without delaying it.
+
 The socket is ipykernel's XPUB: each new subscription is answered with an
 ``iopub_welcome`` message (JEP 65), read on the main loop.
 """
@@ -34,12 +39,15 @@ class DirectIOPub:
         self.background_socket = BackgroundSocket(self)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._batch: list[tuple[list[Any], tuple[Any, ...], dict[str, Any]]] = []
 
     # -- ipykernel's IOPubThread interface --------------------------------
     def start(self) -> None:
         """Nothing to start: :meth:`watch` begins reading subscriptions."""
 
     def stop(self) -> None:
+        self._send_batch()
         if self._loop is not None and self.socket is not None:
             try:
                 self._loop.remove_reader(self.socket.FD)
@@ -48,6 +56,7 @@ class DirectIOPub:
             self._loop = None
 
     def close(self) -> None:
+        self._send_batch()
         self.stop()
         with self._lock:
             if self.socket is not None:
@@ -62,10 +71,25 @@ class DirectIOPub:
         f()
 
     def send_multipart(self, msg: list[Any], *args: Any, **kwargs: Any) -> None:
+        loop = self._loop
+        if loop is not None and threading.get_ident() == self._loop_thread and loop.is_running():
+            if not self._batch:
+                loop.call_soon(self._send_batch)
+            self._batch.append((msg, args, kwargs))
+            return
+        self._send([(msg, args, kwargs)])
+
+    def _send_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            self._send(batch)
+
+    def _send(self, batch: list[tuple[list[Any], tuple[Any, ...], dict[str, Any]]]) -> None:
         with self._lock:
             if self.socket is None:
                 return
-            self.socket.send_multipart(msg, *args, **kwargs)
+            for msg, args, kwargs in batch:
+                self.socket.send_multipart(msg, *args, **kwargs)
             # Sending can consume the descriptor's signal of a waiting subscription.
             waiting = self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN
         if waiting and self._loop is not None:
@@ -77,6 +101,7 @@ class DirectIOPub:
         if self.socket is None:
             return
         self._loop = loop
+        self._loop_thread = threading.get_ident()
         loop.add_reader(self.socket.FD, self._read_subscriptions)
         loop.call_soon(self._read_subscriptions)
 

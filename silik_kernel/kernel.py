@@ -27,10 +27,11 @@ from .errors import SilikError
 from .kernelbase import MainLoopKernel
 from .manager import KernelRecord, SilikManager
 from .parsing import Line, UnterminatedQuote, split_lines
-from .passthrough import DELIM, PassThroughCell, parse_request
+from .passthrough import PassThroughCell, parse_request
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
 from .subkernel import ExecuteOptions, Message, SubKernel
+from .wire import DELIM
 
 if TYPE_CHECKING:
     from .bridge import BridgeServer
@@ -421,13 +422,19 @@ class SilikKernel(MainLoopKernel):
         return await self._run_cell(self._execute_commands(code))
 
     async def _run_cell(self, coro: Any) -> dict[str, Any]:
-        """Run a cell as a task so an interrupt can cancel it."""
-        self._cell_task = asyncio.ensure_future(coro)
+        """Run a cell so that an interrupt can cancel it.
+
+        In the shell message's own task: a task of its own would cost a turn of the
+        loop before the cell's first request leaves.
+        """
+        task = asyncio.current_task()
+        self._cell_task = task
         try:
-            return await self._cell_task
+            return await coro
         except asyncio.CancelledError:
-            if self._shutting_down:
+            if self._shutting_down or task is None:
                 raise
+            task.uncancel()  # handled: the shell task goes on to reply
             return self._error_reply(
                 SilikError("interrupted", hint=None), ename="KeyboardInterrupt", publish=True
             )

@@ -14,7 +14,6 @@ a plugin report to show) takes the general path, ``SilikKernel.do_execute``.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from .errors import KernelDiedError, SilikError
-from .subkernel import DELIM, SubKernel
+from .subkernel import SubKernel
+from .wire import authentic, unpack
 
 if TYPE_CHECKING:
     from .kernel import SilikKernel
@@ -66,6 +66,7 @@ class PassThroughCell:
         self.msg_id: str = request["header"]["msg_id"]
         self.reply: dict[str, Any] | None = None
         self.idle = False
+        self._held_idle: list[bytes] | None = None  # the kernel's idle, if before its reply
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
 
     async def run(self) -> None:
@@ -119,8 +120,6 @@ class PassThroughCell:
         silent = bool(content.get("silent", False))
         if content.get("store_history", not silent) and not silent:
             k._history.append((1, k.execution_count, content.get("code", "")))
-        if reply.get("status") == "error" and content.get("stop_on_error", True) and not silent:
-            k._abort_queues(None)  # as ipykernel does: the cells queued behind it are aborted
 
     def _on_message(self, channel: str, header: Any, parts: list[bytes]) -> None:
         if self.done.done():
@@ -133,19 +132,37 @@ class PassThroughCell:
         if channel == "iopub":
             if msg_type.startswith("comm_"):
                 self.kernel._track_comm(msg_type, json.loads(parts[4]), self.sub.kernel_id)
-            self.kernel.publish_raw(msg_type, parts)
             if msg_type == "status" and json.loads(parts[4]).get("execution_state") == "idle":
                 self.idle = True
+                if self.reply is None:
+                    self._held_idle = parts  # after the reply (see below)
+                    return
+            self.kernel.publish_raw(msg_type, parts)
         elif channel == "shell":
             if msg_type != "execute_reply":
                 return
-            self.kernel.reply_raw(self.idents, parts)
             self.reply = json.loads(parts[4])
+            if self._aborts_queue(self.reply):
+                # As ipykernel: the cells already waiting are aborted before the frontend
+                # can see this cell finish, so a cell it sends on seeing that runs.
+                self.kernel._abort_queues(None)
+            self.kernel.reply_raw(self.idents, parts)
+            if self._held_idle is not None:
+                self.kernel.publish_raw("status", self._held_idle)
+                self._held_idle = None
         elif channel == "stdin" and msg_type == "input_request":
             self.kernel.in_shell_context(self._answer(json.loads(parts[4])))
             return
         if self.idle and self.reply is not None:
             self.done.set_result(None)
+
+    def _aborts_queue(self, reply: dict[str, Any]) -> bool:
+        content = self.request["content"]
+        return (
+            reply.get("status") == "error"
+            and bool(content.get("stop_on_error", True))
+            and not content.get("silent", False)
+        )
 
     def _on_late(self, channel: str, header: Any, parts: list[bytes]) -> None:
         if channel != "iopub" or header["msg_type"] not in LATE_TYPES:
@@ -166,10 +183,10 @@ class PassThroughCell:
     def _finish_alone(self, reply: dict[str, Any]) -> None:
         """The sub-kernel will not finish this cell: silik replies and goes idle for it."""
         k = self.kernel
+        if self._aborts_queue(reply):
+            k._abort_queues(None)
         k.session.send(k.shell_stream, "execute_reply", reply, self.request, ident=self.idents)
         k._publish_status_and_flush("idle", "shell", k.shell_stream)
-        if reply.get("status") == "error" and self.request["content"].get("stop_on_error", True):
-            k._abort_queues(None)
 
 
 def parse_request(
@@ -193,22 +210,6 @@ def parse_request(
     header = json.loads(frames[1])
     if not isinstance(header, dict) or header.get("msg_type") != "execute_request":
         return None
-    if session.auth is not None:
-        signature = frames[0]
-        if not hmac.compare_digest(signature, session.sign(frames[1:5])):
-            return None
-        if signature in session.digest_history:
-            return None
-    request = {
-        "header": header,
-        "msg_id": header.get("msg_id"),
-        "msg_type": "execute_request",
-        "parent_header": json.loads(frames[2]),
-        "metadata": json.loads(frames[3]),
-        "content": json.loads(frames[4]),
-        "buffers": frames[5:],
-    }
-    return [bytes(i) for i in idents], request, frames
-
-
-__all__ = ["DELIM", "PassThroughCell", "parse_request"]
+    if not authentic(session, frames, record=False):
+        return None
+    return [bytes(i) for i in idents], unpack(frames, header), frames

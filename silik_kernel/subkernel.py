@@ -9,7 +9,6 @@ sent the request; that is the only routing in silik.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.config import Config
 
 from .errors import KernelDiedError, SilikError
+from .wire import DELIM, authentic, unpack
 
 log = logging.getLogger("silik.subkernel")
 
@@ -37,8 +37,6 @@ Sink = Callable[[str, Message], None]  # (channel, message)
 # (channel, header, frames): frames are [signature, header, parent, metadata, content,
 # *buffers] exactly as the kernel sent them; channel "died" carries the reason as header.
 RawSink = Callable[[str, Any, list[bytes]], None]
-
-DELIM = b"<IDS|MSG>"
 
 WATCH_INTERVAL = 0.3  # seconds between liveness checks: a dead kernel fails a cell within ~2 s
 LATE_SINKS = 2048  # finished requests whose late output is still routed to their cell
@@ -326,43 +324,25 @@ class SubKernel:
             self._loop.call_soon(self._drain, channel, sock)
 
     def _receive(self, channel: str, session: Session, frames: list[bytes]) -> None:
-        """Check one message and route it.
-
-        Leaner than ``Session.deserialize`` (no date parsing: dates stay strings, and
-        a relayed message keeps its original bytes), with the same checks: the
-        signature, and no replayed signature.
-        """
+        """Check one message and route it (wire.py: dates stay strings, and a
+        relayed message keeps the bytes it came as)."""
         parts = frames[frames.index(DELIM) + 1 :]
         if len(parts) < 5:
             raise ValueError(f"a message of {len(parts)} frames")
-        if session.auth is not None:
-            signature = parts[0]
-            if not hmac.compare_digest(signature, session.sign(parts[1:5])):
-                raise ValueError("invalid signature")
-            if signature in session.digest_history:
-                raise ValueError("duplicate signature")
-            session._add_digest(signature)
+        if not authentic(session, parts):
+            raise ValueError("invalid or replayed signature")
         header = json.loads(parts[1])
         parent = json.loads(parts[2])
         parent_id = parent.get("msg_id")
-        msg_type = header["msg_type"]
         raw = (self._raw.get(parent_id) or self._raw_late.get(parent_id)) if parent_id else None
         if raw is not None:
-            if msg_type == "status" and channel == "iopub":
+            if header["msg_type"] == "status" and channel == "iopub":
                 self._note_status(parent, json.loads(parts[4]))
             raw(channel, header, parts)
             return
-        msg: Message = {
-            "header": header,
-            "msg_id": header.get("msg_id"),
-            "msg_type": msg_type,
-            "parent_header": parent,
-            "metadata": json.loads(parts[3]),
-            "content": json.loads(parts[4]),
-            # The signed content as it came: relaying it needs no second JSON encoding.
-            "raw_content": parts[4],
-            "buffers": parts[5:],
-        }
+        msg = unpack(parts, header)
+        # The signed content as it came: relaying it needs no second JSON encoding.
+        msg["raw_content"] = parts[4]
         self._route(channel, msg)
 
     def _note_status(self, parent: dict[str, Any], content: dict[str, Any]) -> None:
