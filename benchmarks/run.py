@@ -121,7 +121,7 @@ class Bench:
             self.rows.append((measure, "-", f"{silik:.2f} {unit}", "-", target))
             return
         if unit == "ms+":
-            ratio = f"+{(silik - direct):.2f} ms"
+            ratio = f"{(silik - direct):+.2f} ms"
         else:
             ratio = f"{silik / direct:.2f}x" if direct else "-"
         self.rows.append(

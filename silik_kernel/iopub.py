@@ -79,6 +79,11 @@ class DirectIOPub:
             return
         self._send([(msg, args, kwargs)])
 
+    def flush(self) -> None:
+        """Send what waits for the end of the turn now (before a reply: frontends such
+        as jupyter console expect a cell's output before its reply, as ipykernel does)."""
+        self._send_batch()
+
     def _send_batch(self) -> None:
         batch, self._batch = self._batch, []
         if batch:

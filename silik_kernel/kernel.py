@@ -12,7 +12,7 @@ import asyncio
 import atexit
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
@@ -273,16 +273,16 @@ class SilikKernel(MainLoopKernel):
 
     # -- execution ---------------------------------------------------------
     def _on_shell(self, msg: list[Any]) -> None:
-        """A shell message arrived. In connect mode, with nothing before it in the queue,
-        an ordinary cell leaves for the sub-kernel right now; its task only waits."""
-        if self.connected_id is not None and self._shell_queued == 0 and not self._aborting:
+        """A shell message arrived. With nothing before it in the queue, a cell starts
+        right now (in connect mode its request leaves for the sub-kernel at once);
+        its task then keeps the queue behind it until it is finished."""
+        if self._shell_queued == 0 and not self._aborting:
             try:
-                cell = self._shell_task_context.run(self._passthrough_cell, msg)
+                cell = self._shell_task_context.run(self._take_execute, msg)
             except RuntimeError:
                 cell = None  # called from inside a shell task (a flush): take the queue
             if cell is not None:
-                cell.start()
-                self._queue_shell(self._hold(cell.finish()))
+                self._queue_shell(self._hold(cell))
                 return
         self._queue_shell(self.shell_main(None, msg))
 
@@ -303,7 +303,7 @@ class SilikKernel(MainLoopKernel):
         self._queue_shell(stop_aborting())
 
     async def _hold(self, coro: Any) -> None:
-        """Keep the shell queue behind a passed-through cell until it is finished."""
+        """Keep the shell queue behind a cell until it is finished."""
         async with self._main_asyncio_lock:
             await coro
 
@@ -323,16 +323,79 @@ class SilikKernel(MainLoopKernel):
     async def dispatch_shell(
         self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
     ) -> None:
-        """Connect mode passes an ordinary cell straight through (passthrough.py)."""
-        if self.connected_id is not None and not concurrent and not self._aborting:
-            cell = self._passthrough_cell(msg)
+        """execute_request is ours (_take_execute); ipykernel handles the rest."""
+        if not concurrent and not self._aborting:
+            cell = self._take_execute(msg)
             if cell is not None:
-                await cell.run()
+                await cell
                 return
         await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
 
-    def _passthrough_cell(self, msg: Any) -> PassThroughCell | None:
-        """A cell that needs nothing from silik, or None (the general path takes it)."""
+    def _take_execute(self, msg: Any) -> Coroutine[Any, Any, None] | None:
+        """An authentic execute_request as a started cell (a coroutine to finish it),
+        or None for any other message.
+
+        In connect mode an ordinary cell is passed through (passthrough.py); any
+        other cell runs here. Either way, what ipykernel's dispatch would add
+        (its debug logging, signal handler swaps, a second JSON pass over the
+        reply, a send queue) is left out of every cell's round trip.
+        """
+        if not isinstance(msg, list) or len(msg) < 2:
+            return None  # ipykernel's "stop aborting" marker
+        try:
+            parsed = parse_request(self, msg)
+        except (ValueError, TypeError):
+            return None  # ipykernel reports it
+        if parsed is None:
+            return None
+        idents, request, frames = parsed
+        self.set_parent(idents, request, channel="shell")
+        cell = self._passthrough_cell(idents, request, frames)
+        if cell is not None:
+            cell.start()
+            return cell.finish()
+        if self.session.auth is not None:
+            self.session._add_digest(frames[0])  # as Session.deserialize would
+        return self._execute_request(idents, request)
+
+    async def _execute_request(self, idents: list[bytes], request: dict[str, Any]) -> None:
+        """A cell run by silik: busy, execute_input, the cell, its reply, idle."""
+        content = request["content"]
+        code = content.get("code", "")
+        silent = bool(content.get("silent", False))
+        self._publish_status("busy", "shell")
+        metadata = self.init_metadata(request)
+        if not silent:
+            self.execution_count += 1
+            self._publish_execute_input(code, request, self.execution_count)
+        try:
+            reply = await self.do_execute(
+                code,
+                silent,
+                content.get("store_history", not silent),
+                content.get("user_expressions") or {},
+                bool(content.get("allow_stdin", False)),
+                cell_meta=request.get("metadata"),
+                cell_id=(request.get("metadata") or {}).get("cellId"),
+            )
+        except Exception as exc:
+            log.error("internal error running a cell", exc_info=True)
+            err = SilikError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="this is a silik bug; the kernel log has the full traceback",
+            )
+            reply = self._error_reply(err, publish=True)
+        if reply.get("status") == "error" and content.get("stop_on_error", True) and not silent:
+            self._abort_queues()  # before the frontend can see this cell finish
+        metadata = self.finish_metadata(request, metadata, reply)
+        msg = self.session.msg("execute_reply", reply, request, metadata=metadata)
+        self.send_reply(self.session.serialize(msg, ident=idents))
+        self._publish_status("idle", "shell")
+
+    def _passthrough_cell(
+        self, idents: list[bytes], request: dict[str, Any], frames: list[bytes]
+    ) -> PassThroughCell | None:
+        """In connect mode, a cell that needs nothing from silik; else None."""
         rec = self.manager.records.get(self.connected_id or "")
         sub = rec.sub if rec is not None else None
         if (
@@ -344,24 +407,14 @@ class SilikKernel(MainLoopKernel):
             or sub.restarted_unseen
             or sub._restart_task is not None
             or self._plugin_report
-            or not isinstance(msg, list)
-            or len(msg) < 2
         ):
             return None
-        try:
-            parsed = parse_request(self, msg)
-        except (ValueError, TypeError):
-            return None  # ipykernel reports it
-        if parsed is None:
-            return None
-        idents, request, frames = parsed
         code = request["content"].get("code")
         if not isinstance(code, str):
             return None
         stripped = code.strip()
         if _is_escape(stripped) or stripped.startswith("//"):
             return None
-        self.set_parent(idents, request, channel="shell")
         return PassThroughCell(self, sub, rec.entry.path, idents, request, frames)
 
     def publish_raw(self, msg_type: str, parts: list[bytes]) -> None:
@@ -371,7 +424,13 @@ class SilikKernel(MainLoopKernel):
 
     def reply_raw(self, idents: list[bytes], parts: list[bytes]) -> None:
         """Send a sub-kernel's reply as it came, signed with our key, to ``idents``."""
-        frames = [*idents, DELIM, self.session.sign(parts[1:5]), *parts[1:]]
+        self.send_reply([*idents, DELIM, self.session.sign(parts[1:5]), *parts[1:]])
+
+    def send_reply(self, frames: list[Any]) -> None:
+        """Send a reply on the shell socket now, after the output published before it."""
+        flush_iopub = getattr(self.iopub_thread, "flush", None)
+        if flush_iopub is not None:
+            flush_iopub()
         stream = self.shell_stream
         if stream.sending():  # replies queued before it go first
             stream.send_multipart(frames)

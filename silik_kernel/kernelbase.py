@@ -76,4 +76,6 @@ class MainLoopKernel(Kernel):
             control_loop = self.control_stream.io_loop
             control_loop.add_callback(control_loop.stop)
         main_loop = self.io_loop
-        main_loop.add_callback(lambda: main_loop.call_later(0.2, main_loop.stop))
+        # Without an IOPub thread (silik's DirectIOPub) there is nothing to wait for.
+        delay = 0.2 if getattr(self.iopub_thread, "thread", None) is not None else 0.0
+        main_loop.add_callback(lambda: main_loop.call_later(delay, main_loop.stop))

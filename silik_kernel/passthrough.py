@@ -69,10 +69,6 @@ class PassThroughCell:
         self._held_idle: list[bytes] | None = None  # the kernel's idle, if before its reply
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
 
-    async def run(self) -> None:
-        self.start()
-        await self.finish()
-
     def start(self) -> None:
         """Send the request (at once, from the socket callback when nothing is queued)."""
         k = self.kernel
@@ -185,8 +181,9 @@ class PassThroughCell:
         k = self.kernel
         if self._aborts_queue(reply):
             k._abort_queues(None)
-        k.session.send(k.shell_stream, "execute_reply", reply, self.request, ident=self.idents)
-        k._publish_status_and_flush("idle", "shell", k.shell_stream)
+        msg = k.session.msg("execute_reply", reply, self.request)
+        k.send_reply(k.session.serialize(msg, ident=self.idents))
+        k._publish_status("idle", "shell")
 
 
 def parse_request(
@@ -196,8 +193,8 @@ def parse_request(
 
     ``frames`` starts with the signature. Checks what ``Session.deserialize``
     checks (signature, replayed signature) but records nothing: a message left
-    to ipykernel is checked again there. :meth:`PassThroughCell.run` records
-    the signature of the messages it takes.
+    to ipykernel is checked again there. Whoever takes the message records its
+    signature.
     """
     session = kernel.session
     try:
