@@ -391,6 +391,13 @@ class SilikKernel(MainLoopKernel):
         msg = self.session.msg("execute_reply", reply, request, metadata=metadata)
         self.send_reply(self.session.serialize(msg, ident=idents))
         self._publish_status("idle", "shell")
+        self._flush_iopub()  # the frontend waits for this one
+
+    def _flush_iopub(self) -> None:
+        """Send the IOPub messages waiting for the end of the loop's turn (iopub.py)."""
+        flush = getattr(self.iopub_thread, "flush", None)
+        if flush is not None:
+            flush()
 
     def _passthrough_cell(
         self, idents: list[bytes], request: dict[str, Any], frames: list[bytes]
@@ -421,6 +428,7 @@ class SilikKernel(MainLoopKernel):
         """Publish a sub-kernel's message as it came, signed with our key."""
         signature = self.session.sign(parts[1:5])
         self.iopub_socket.send_multipart([self._topic(msg_type), DELIM, signature, *parts[1:]])
+        self._flush_iopub()  # the sub-kernel's order and timing, not one turn later
 
     def reply_raw(self, idents: list[bytes], parts: list[bytes]) -> None:
         """Send a sub-kernel's reply as it came, signed with our key, to ``idents``."""
@@ -428,9 +436,7 @@ class SilikKernel(MainLoopKernel):
 
     def send_reply(self, frames: list[Any]) -> None:
         """Send a reply on the shell socket now, after the output published before it."""
-        flush_iopub = getattr(self.iopub_thread, "flush", None)
-        if flush_iopub is not None:
-            flush_iopub()
+        self._flush_iopub()
         stream = self.shell_stream
         if stream.sending():  # replies queued before it go first
             stream.send_multipart(frames)

@@ -184,6 +184,7 @@ class PassThroughCell:
         msg = k.session.msg("execute_reply", reply, self.request)
         k.send_reply(k.session.serialize(msg, ident=self.idents))
         k._publish_status("idle", "shell")
+        k._flush_iopub()
 
 
 def parse_request(
