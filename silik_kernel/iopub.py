@@ -29,6 +29,8 @@ from typing import Any
 import zmq
 from ipykernel.iostream import BackgroundSocket
 
+from .wire import readable, recv_frames, send_frames
+
 log = logging.getLogger("silik.iopub")
 
 
@@ -93,10 +95,10 @@ class DirectIOPub:
         with self._lock:
             if self.socket is None:
                 return
-            for msg, args, kwargs in batch:
-                self.socket.send_multipart(msg, *args, **kwargs)
+            for msg, _args, _kwargs in batch:
+                send_frames(self.socket, msg)  # an XPUB never blocks
             # Sending can consume the descriptor's signal of a waiting subscription.
-            waiting = self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN
+            waiting = readable(self.socket)
         if waiting and self._loop is not None:
             self._loop.call_soon_threadsafe(self._read_subscriptions)
 
@@ -115,8 +117,8 @@ class DirectIOPub:
         with self._lock:
             if self.socket is None:
                 return
-            while self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                events.extend(self.socket.recv_multipart(zmq.NOBLOCK))
+            while readable(self.socket):
+                events.extend(recv_frames(self.socket))
         for event in events:
             if event[:1] == b"\x01":  # subscribe (b"\x00" is unsubscribe)
                 self._welcome(event[1:])

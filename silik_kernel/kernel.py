@@ -31,7 +31,7 @@ from .passthrough import PassThroughCell, parse_request
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
 from .subkernel import ExecuteOptions, Message, SubKernel
-from .wire import DELIM
+from .wire import DELIM, readable, send_frames
 
 if TYPE_CHECKING:
     from .bridge import BridgeServer
@@ -443,8 +443,8 @@ class SilikKernel(MainLoopKernel):
             stream.flush(zmq.POLLOUT)
             return
         sock = stream.socket
-        sock.send_multipart(frames)  # a ROUTER never blocks
-        if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        send_frames(sock, frames)  # a ROUTER never blocks
+        if readable(sock):
             # Sending can consume the descriptor's signal of a request arriving now.
             self.io_loop.add_callback(stream.flush, zmq.POLLIN)
 

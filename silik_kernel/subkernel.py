@@ -28,7 +28,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.config import Config
 
 from .errors import KernelDiedError, SilikError
-from .wire import DELIM, authentic, unpack
+from .wire import DELIM, authentic, readable, recv_frames, send_frames, unpack
 
 log = logging.getLogger("silik.subkernel")
 
@@ -304,9 +304,9 @@ class SubKernel:
         session = self._client.session
         for _ in range(budget):
             try:
-                if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if not readable(sock):
                     return
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(sock)
             except zmq.ZMQError:
                 return  # closing, or nothing after all
             try:
@@ -320,7 +320,7 @@ class SubKernel:
 
     def _sent(self, channel: str) -> None:
         sock = self._sockets[channel]
-        if self._loop is not None and sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if self._loop is not None and readable(sock):
             self._loop.call_soon(self._drain, channel, sock)
 
     def _receive(self, channel: str, session: Session, frames: list[bytes]) -> None:
@@ -396,7 +396,7 @@ class SubKernel:
 
     def _send(self, channel: str, frames: list[Any]) -> None:
         try:
-            self._sockets[channel].send_multipart(frames, zmq.NOBLOCK)
+            send_frames(self._sockets[channel], frames, zmq.NOBLOCK)
         except zmq.Again:
             raise SilikError(
                 "the kernel is not reading its messages (1000 are waiting)", hint=None
