@@ -85,19 +85,14 @@ _SNDMORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
-_ZERO_COPY = 65536  # larger frames are handed to ZMQ without a copy
 
 
 def send_frames(sock: zmq.Socket, frames: list[Any], flags: int = 0) -> None:
-    """``sock.send_multipart(frames, flags)``, for bytes-like frames."""
+    """``sock.send_multipart(frames, flags)``, for bytes-like frames (copied: a
+    zero-copy send costs a wake-up of pyzmq's garbage-collection thread)."""
     last = len(frames) - 1
     for i, frame in enumerate(frames):
-        _send(
-            sock,
-            frame,
-            flags | _SNDMORE if i < last else flags,
-            copy=len(frame) < _ZERO_COPY,
-        )
+        _send(sock, frame, flags | _SNDMORE if i < last else flags)
 
 
 def recv_frames(sock: zmq.Socket, flags: int = _NOBLOCK) -> list[bytes]:
