@@ -175,7 +175,9 @@ class GroupedOutput:
         self._under(event.path)
         self.frontend.forward(event.msg)
         if event.msg_type == "stream":
-            self._line_open = not event.content.get("text", "").endswith("\n")
+            text = event.content.get("text", "")
+            if text:  # an empty stream message leaves the line as it was
+                self._line_open = not text.endswith("\n")
         else:
             self._line_open = False
         if event.msg_type == "error":

@@ -73,6 +73,15 @@ def test_a_header_after_an_unfinished_line_starts_a_new_line() -> None:
     assert rec.shown[-1] == ("stdout", "summary\n")  # b's line was finished
 
 
+def test_an_empty_stream_message_leaves_the_line_finished() -> None:
+    rec = Recorder()
+    view = GroupedOutput(rec)  # type: ignore[arg-type]
+    view.show(out("~/a.py", "stream", name="stdout", text="a\n"))
+    view.show(out("~/a.py", "stream", name="stdout", text=""))
+    view.line("summary")
+    assert rec.shown[-1] == ("stdout", "summary\n")  # no blank line before it
+
+
 def test_clear_output_is_dropped_and_silent_failures_say_why() -> None:
     rec = Recorder()
     view = GroupedOutput(rec)  # type: ignore[arg-type]
