@@ -42,7 +42,7 @@ class DirectIOPub:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._batch: list[tuple[list[Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._batch: list[list[Any]] = []  # main-loop messages of this turn
 
     # -- ipykernel's IOPubThread interface --------------------------------
     def start(self) -> None:
@@ -58,7 +58,6 @@ class DirectIOPub:
             self._loop = None
 
     def close(self) -> None:
-        self._send_batch()
         self.stop()
         with self._lock:
             if self.socket is not None:
@@ -73,13 +72,20 @@ class DirectIOPub:
         f()
 
     def send_multipart(self, msg: list[Any], *args: Any, **kwargs: Any) -> None:
+        """Session.send's way in (its ``copy`` argument does not matter here)."""
         loop = self._loop
         if loop is not None and threading.get_ident() == self._loop_thread and loop.is_running():
             if not self._batch:
                 loop.call_soon(self._send_batch)
-            self._batch.append((msg, args, kwargs))
+            self._batch.append(msg)
             return
-        self._send([(msg, args, kwargs)])
+        self._send([msg])
+
+    def send_now(self, msg: list[Any]) -> None:
+        """From the main loop: send ``msg`` at once, after what waits for the turn's end."""
+        batch, self._batch = self._batch, []
+        batch.append(msg)
+        self._send(batch)
 
     def flush(self) -> None:
         """Send what waits for the end of the turn now (before a reply: frontends such
@@ -91,11 +97,11 @@ class DirectIOPub:
         if batch:
             self._send(batch)
 
-    def _send(self, batch: list[tuple[list[Any], tuple[Any, ...], dict[str, Any]]]) -> None:
+    def _send(self, batch: list[list[Any]]) -> None:
         with self._lock:
             if self.socket is None:
                 return
-            for msg, _args, _kwargs in batch:
+            for msg in batch:
                 send_frames(self.socket, msg)  # an XPUB never blocks
             # Sending can consume the descriptor's signal of a waiting subscription.
             waiting = readable(self.socket)

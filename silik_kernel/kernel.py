@@ -24,6 +24,7 @@ from . import __version__
 from .builtin_commands import builtins
 from .commands import CommandRegistry, Context, Output, SubKernelError, run_words
 from .errors import SilikError
+from .iopub import DirectIOPub
 from .kernelbase import MainLoopKernel
 from .manager import KernelRecord, SilikManager
 from .parsing import Line, UnterminatedQuote, split_lines
@@ -31,7 +32,7 @@ from .passthrough import PassThroughCell, parse_request
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
 from .subkernel import ExecuteOptions, Message, SubKernel
-from .wire import DELIM, readable, send_frames
+from .wire import DELIM, RELAYED_IOPUB, readable, send_frames
 
 if TYPE_CHECKING:
     from .bridge import BridgeServer
@@ -39,19 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("silik.kernel")
 
 CONNECT_ESCAPES = ("/cmd", "<")
-RELAYED_IOPUB = frozenset(
-    {
-        "stream",
-        "display_data",
-        "update_display_data",
-        "execute_result",
-        "error",
-        "clear_output",
-        "comm_open",
-        "comm_msg",
-        "comm_close",
-    }
-)
 
 
 class CellStopped(Exception):
@@ -122,9 +110,15 @@ class SilikKernel(MainLoopKernel):
             self._shell_task_context = copy_context()
             self._shell_queued = 0
             self.shell_stream.on_recv(self._on_shell, copy=False)
-        watch = getattr(self.iopub_thread, "watch", None)
-        if watch is not None and self._main_loop is not None:
-            watch(self._main_loop)  # DirectIOPub: answer subscriptions on the main loop
+        iopub = self.iopub_thread
+        if isinstance(iopub, DirectIOPub):  # silik's app; a plain IOPub thread otherwise
+            if self._main_loop is not None:
+                iopub.watch(self._main_loop)  # answer subscriptions on the main loop
+            self._publish_now = iopub.send_now
+            self._flush_iopub = iopub.flush
+        else:
+            self._publish_now = self.iopub_socket.send_multipart
+            self._flush_iopub = lambda: None
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.manager.prepare_children = self._serve_bridge
 
@@ -350,12 +344,12 @@ class SilikKernel(MainLoopKernel):
             return None
         idents, request, frames = parsed
         self.set_parent(idents, request, channel="shell")
+        if self.session.auth is not None:
+            self.session._add_digest(frames[0])  # as Session.deserialize would
         cell = self._passthrough_cell(idents, request, frames)
         if cell is not None:
             cell.start()
             return cell.finish()
-        if self.session.auth is not None:
-            self.session._add_digest(frames[0])  # as Session.deserialize would
         return self._execute_request(idents, request)
 
     async def _execute_request(self, idents: list[bytes], request: dict[str, Any]) -> None:
@@ -385,19 +379,36 @@ class SilikKernel(MainLoopKernel):
                 hint="this is a silik bug; the kernel log has the full traceback",
             )
             reply = self._error_reply(err, publish=True)
-        if reply.get("status") == "error" and content.get("stop_on_error", True) and not silent:
-            self._abort_queues()  # before the frontend can see this cell finish
-        metadata = self.finish_metadata(request, metadata, reply)
+        self.finish_cell(idents, request, reply, self.finish_metadata(request, metadata, reply))
+
+    def finish_cell(
+        self,
+        idents: list[bytes],
+        request: dict[str, Any],
+        reply: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """A cell's execute_reply and idle (for a pass-through cell whose kernel will
+        not send them, too)."""
+        self.abort_after(request, reply)
         msg = self.session.msg("execute_reply", reply, request, metadata=metadata)
         self.send_reply(self.session.serialize(msg, ident=idents))
         self._publish_status("idle", "shell")
         self._flush_iopub()  # the frontend waits for this one
 
-    def _flush_iopub(self) -> None:
-        """Send the IOPub messages waiting for the end of the loop's turn (iopub.py)."""
-        flush = getattr(self.iopub_thread, "flush", None)
-        if flush is not None:
-            flush()
+    def abort_after(self, request: dict[str, Any], reply: dict[str, Any]) -> None:
+        """After a failed cell (stop_on_error), abort the cells waiting behind it.
+
+        Called before the frontend can see the cell finish: a cell it sends on
+        seeing that is not among them.
+        """
+        content = request["content"]
+        if (
+            reply.get("status") == "error"
+            and content.get("stop_on_error", True)
+            and not content.get("silent", False)
+        ):
+            self._abort_queues()
 
     def _passthrough_cell(
         self, idents: list[bytes], request: dict[str, Any], frames: list[bytes]
@@ -406,8 +417,8 @@ class SilikKernel(MainLoopKernel):
         rec = self.manager.records.get(self.connected_id or "")
         sub = rec.sub if rec is not None else None
         if (
-            sub is None
-            or rec is None
+            rec is None
+            or sub is None
             or not sub.raw_frames
             or rec.status == "dead"
             or sub.dead_reason
@@ -427,8 +438,8 @@ class SilikKernel(MainLoopKernel):
     def publish_raw(self, msg_type: str, parts: list[bytes]) -> None:
         """Publish a sub-kernel's message as it came, signed with our key."""
         signature = self.session.sign(parts[1:5])
-        self.iopub_socket.send_multipart([self._topic(msg_type), DELIM, signature, *parts[1:]])
-        self._flush_iopub()  # the sub-kernel's order and timing, not one turn later
+        # At once: the sub-kernel's order and timing, not one turn of the loop later.
+        self._publish_now([self._topic(msg_type), DELIM, signature, *parts[1:]])
 
     def reply_raw(self, idents: list[bytes], parts: list[bytes]) -> None:
         """Send a sub-kernel's reply as it came, signed with our key, to ``idents``."""

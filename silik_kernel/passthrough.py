@@ -22,27 +22,12 @@ import zmq
 
 from .errors import KernelDiedError, SilikError
 from .subkernel import SubKernel
-from .wire import authentic, unpack
+from .wire import RELAYED_IOPUB, authentic, unpack
 
 if TYPE_CHECKING:
     from .kernel import SilikKernel
 
 log = logging.getLogger("silik.passthrough")
-
-# What a finished cell still passes on (output of threads and timers it started).
-LATE_TYPES = frozenset(
-    {
-        "stream",
-        "display_data",
-        "update_display_data",
-        "execute_result",
-        "error",
-        "clear_output",
-        "comm_open",
-        "comm_msg",
-        "comm_close",
-    }
-)
 
 
 class PassThroughCell:
@@ -78,8 +63,6 @@ class PassThroughCell:
         k._running_paths.append(self.path)
         k._cell_task = self.done  # an interrupt that reaches no kernel cancels it
         try:
-            if k.session.auth is not None:
-                k.session._add_digest(self.frames[0])  # as Session.deserialize would
             self.sub.forward_raw("shell", self.frames[1:], self.msg_id, self._on_message)
         except SilikError as exc:
             self.done.set_exception(exc)
@@ -93,17 +76,16 @@ class PassThroughCell:
         except asyncio.CancelledError:
             if k._shutting_down:
                 raise
-            self._finish_alone(
-                k._error_reply(
-                    SilikError("interrupted", hint=None), ename="KeyboardInterrupt", publish=True
-                )
+            reply = k._error_reply(
+                SilikError("interrupted", hint=None), ename="KeyboardInterrupt", publish=True
             )
+            k.finish_cell(self.idents, self.request, reply)  # the kernel will not
             return
         except SilikError as exc:
             rec = k.manager.records.get(self.sub.kernel_id)
             if isinstance(exc, KernelDiedError) and rec is not None:
                 exc = KernelDiedError(k.manager.died_message(rec, exc.message))
-            self._finish_alone(await k._connected_failure(exc))
+            k.finish_cell(self.idents, self.request, await k._connected_failure(exc))
             return
         finally:
             k._cell_task = None
@@ -126,22 +108,18 @@ class PassThroughCell:
             return
         msg_type = header["msg_type"]
         if channel == "iopub":
-            if msg_type.startswith("comm_"):
-                self.kernel._track_comm(msg_type, json.loads(parts[4]), self.sub.kernel_id)
             if msg_type == "status" and json.loads(parts[4]).get("execution_state") == "idle":
                 self.idle = True
                 if self.reply is None:
                     self._held_idle = parts  # after the reply (see below)
                     return
-            self.kernel.publish_raw(msg_type, parts)
+            self._relay(msg_type, parts)
         elif channel == "shell":
             if msg_type != "execute_reply":
                 return
             self.reply = json.loads(parts[4])
-            if self._aborts_queue(self.reply):
-                # As ipykernel: the cells already waiting are aborted before the frontend
-                # can see this cell finish, so a cell it sends on seeing that runs.
-                self.kernel._abort_queues(None)
+            # Before the frontend can see this cell finish (see SilikKernel.finish_cell).
+            self.kernel.abort_after(self.request, self.reply)
             self.kernel.reply_raw(self.idents, parts)
             if self._held_idle is not None:
                 self.kernel.publish_raw("status", self._held_idle)
@@ -152,20 +130,14 @@ class PassThroughCell:
         if self.idle and self.reply is not None:
             self.done.set_result(None)
 
-    def _aborts_queue(self, reply: dict[str, Any]) -> bool:
-        content = self.request["content"]
-        return (
-            reply.get("status") == "error"
-            and bool(content.get("stop_on_error", True))
-            and not content.get("silent", False)
-        )
-
     def _on_late(self, channel: str, header: Any, parts: list[bytes]) -> None:
-        if channel != "iopub" or header["msg_type"] not in LATE_TYPES:
-            return
-        if header["msg_type"].startswith("comm_"):
-            self.kernel._track_comm(header["msg_type"], json.loads(parts[4]), self.sub.kernel_id)
-        self.kernel.publish_raw(header["msg_type"], parts)
+        if channel == "iopub" and header["msg_type"] in RELAYED_IOPUB:
+            self._relay(header["msg_type"], parts)
+
+    def _relay(self, msg_type: str, parts: list[bytes]) -> None:
+        if msg_type.startswith("comm_"):  # widgets keep their kernel after `/cmd`
+            self.kernel._track_comm(msg_type, json.loads(parts[4]), self.sub.kernel_id)
+        self.kernel.publish_raw(msg_type, parts)
 
     async def _answer(self, content: dict[str, Any]) -> None:
         try:
@@ -176,16 +148,6 @@ class PassThroughCell:
         except Exception:
             log.exception("relaying an input request")
 
-    def _finish_alone(self, reply: dict[str, Any]) -> None:
-        """The sub-kernel will not finish this cell: silik replies and goes idle for it."""
-        k = self.kernel
-        if self._aborts_queue(reply):
-            k._abort_queues(None)
-        msg = k.session.msg("execute_reply", reply, self.request)
-        k.send_reply(k.session.serialize(msg, ident=self.idents))
-        k._publish_status("idle", "shell")
-        k._flush_iopub()
-
 
 def parse_request(
     kernel: SilikKernel, msg: list[Any]
@@ -194,8 +156,8 @@ def parse_request(
 
     ``frames`` starts with the signature. Checks what ``Session.deserialize``
     checks (signature, replayed signature) but records nothing: a message left
-    to ipykernel is checked again there. Whoever takes the message records its
-    signature.
+    to ipykernel is checked again there. ``SilikKernel._take_execute`` records
+    the signature of the messages it takes.
     """
     session = kernel.session
     try:

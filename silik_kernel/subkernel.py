@@ -367,9 +367,7 @@ class SubKernel:
     def _forget(self, msg_id: str, late: Sink | None = None) -> None:
         self._sinks.pop(msg_id, None)
         if late is not None:
-            self._late[msg_id] = late
-            while len(self._late) > LATE_SINKS:
-                self._late.popitem(last=False)
+            _keep(self._late, msg_id, late)
 
     def send(
         self,
@@ -421,9 +419,7 @@ class SubKernel:
     def forget_raw(self, msg_id: str, late: RawSink | None = None) -> None:
         self._raw.pop(msg_id, None)
         if late is not None:
-            self._raw_late[msg_id] = late
-            while len(self._raw_late) > LATE_SINKS:
-                self._raw_late.popitem(last=False)
+            _keep(self._raw_late, msg_id, late)
 
     def _request_future(
         self,
@@ -756,6 +752,13 @@ class SubKernel:
             return None
         proc = getattr(self.km.provisioner, "process", None)
         return getattr(proc, "pid", None)
+
+
+def _keep(late: OrderedDict[str, Any], msg_id: str, sink: Any) -> None:
+    """Route a finished request's late output to ``sink``, for the last LATE_SINKS ones."""
+    late[msg_id] = sink
+    while len(late) > LATE_SINKS:
+        late.popitem(last=False)
 
 
 def _remove(path: str) -> None:

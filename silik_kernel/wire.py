@@ -19,6 +19,23 @@ from jupyter_client.session import Session
 
 DELIM = b"<IDS|MSG>"
 
+# IOPub types silik passes on from a sub-kernel: outputs and comms. Status and
+# execute_input are the cell's own (silik's, or the sub-kernel's in a pass-through
+# cell); a finished cell passes these on still (output of its threads and timers).
+RELAYED_IOPUB = frozenset(
+    {
+        "stream",
+        "display_data",
+        "update_display_data",
+        "execute_result",
+        "error",
+        "clear_output",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+    }
+)
+
 
 def authentic(session: Session, parts: list[bytes], *, record: bool = True) -> bool:
     """``parts`` = [signature, header, parent, metadata, content, ...]: signed with
