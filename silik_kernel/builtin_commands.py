@@ -305,7 +305,7 @@ async def _interrupt(ctx: Context, a: dict[str, Any]) -> Output:
     examples=['run "x = 19" k1.py', "run 'print(\"hello\")' ~/work/k1.py"],
     section=KERNELS,
 )
-async def _run(ctx: Context, a: dict[str, Any]) -> None:
+async def run_on_kernel(ctx: Context, a: dict[str, Any]) -> None:
     reply = await ctx.frontend.relay(a["path"], a["code"])
     if reply.get("status") == "error":
         raise SubKernelError(reply)

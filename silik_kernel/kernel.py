@@ -12,7 +12,7 @@ import asyncio
 import atexit
 import logging
 import signal
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ import zmq
 from jupyter_core.paths import jupyter_runtime_dir
 
 from . import __version__
-from .builtin_commands import builtins
+from .builtin_commands import builtins, run_on_kernel
 from .commands import CommandRegistry, Context, Output, SubKernelError, run_words
 from .errors import SilikError
 from .iopub import DirectIOPub
@@ -31,7 +31,7 @@ from .parsing import Line, UnterminatedQuote, split_lines
 from .passthrough import PassThroughCell, parse_request
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
-from .subkernel import ExecuteOptions, Message, SubKernel
+from .subkernel import ExecuteOptions, Execution, Message, SubKernel
 from .wire import DELIM, RELAYED_IOPUB, readable, send_frames
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ class SilikKernel(MainLoopKernel):
         self.bridge: BridgeServer | None = None
         self.connected_id: str | None = None
         self._running_paths: list[str] = []  # kernels an interrupt must reach (relay, broadcast)
+        # (path, code, execution, tree path) of a `run` cell sent as it arrived
+        self._early_run: tuple[str, str, Execution, str] | None = None
         self._cell_task: asyncio.Task | None = None
         self._interrupted = False
         self._history: list[tuple[int, int, str]] = []
@@ -191,24 +193,94 @@ class SilikKernel(MainLoopKernel):
         Returns the sub-kernel's execute_reply content.
         """
         parent = self.get_parent("shell")
-        opts = options or ExecuteOptions(allow_stdin=self._allow_stdin)
-        notice = self.manager.take_restart_notice(path)
-        if notice:
-            self.print("warning: " + notice, "stderr")
-        sub = self.manager.subkernel(path)
-        kid = sub.kernel_id
-        with self.running(self.manager.record(path).entry.path):
-            async for channel, msg in self.manager.execute(
-                path, code, opts, late=lambda ch, m: self._forward_late(ch, m, parent, kid)
-            ):
+        early = self._take_early_run(path, code) if options is None else None
+        if early is not None:
+            run, where = early
+        else:
+            opts = options or ExecuteOptions(allow_stdin=self._allow_stdin)
+            notice = self.manager.take_restart_notice(path)
+            if notice:
+                self.print("warning: " + notice, "stderr")
+            where = self.manager.record(path).entry.path
+            run = await self.manager.begin_execute(
+                path, code, opts, late=self._late_output(self.manager.subkernel(path))
+            )
+            self._running_paths.append(where)
+        try:
+            async for channel, msg in run:
                 if channel == "iopub":
-                    self._forward_iopub(msg, parent, kid)
+                    self._forward_iopub(msg, parent, run.sub.kernel_id)
                 elif channel == "stdin":
                     if msg["header"]["msg_type"] == "input_request":
-                        sub.input_reply(await self._ask_frontend(msg["content"], parent))
+                        run.sub.input_reply(await self._ask_frontend(msg["content"], parent))
                 elif channel == "shell":
                     return msg["content"]
+        finally:
+            run.close()
+            self._running_paths.remove(where)
         raise SilikError("the kernel sent no reply", hint=None)
+
+    def _late_output(self, sub: SubKernel) -> Callable[[str, Message], None]:
+        """Where a run's output after its end goes: the cell that ran it."""
+        parent = self.get_parent("shell")
+        kid = sub.kernel_id
+        return lambda channel, msg: self._forward_late(channel, msg, parent, kid)
+
+    def _start_early_run(self, content: dict[str, Any]) -> None:
+        """A cell that is one `run CODE PATH` line: its request leaves for the kernel
+        now, as the cell arrives, before silik publishes its busy and execute_input
+        and goes through the command machinery; the cell's :meth:`relay` takes it
+        over. Anything unusual (other lines, options, a restarted kernel, a plugin
+        report to show, a replaced `run`) is left to the general path."""
+        self._drop_early_run(self._early_run)  # a cell that never started (shutdown)
+        self._early_run = None
+        code = content.get("code")
+        if (
+            not isinstance(code, str)
+            or not code.lstrip().startswith("run")
+            or self.connected_id is not None
+            or self._plugin_report
+        ):
+            return
+        try:
+            lines = split_lines(code)
+            if len(lines) != 1 or lines[0].words[0] != "run":
+                return
+            words = list(lines[0].words[1:])
+            if {"--", "--help", "-h"} & set(words):
+                return
+            cmd = self.commands.get("run")
+            if cmd.handler is not run_on_kernel:
+                return
+            args = cmd.parse(words)
+            rec = self.manager.record(args["path"])
+            sub = self.manager.subkernel(args["path"])
+            if sub.restarted_unseen or sub.restarting:
+                return
+            opts = ExecuteOptions(allow_stdin=bool(content.get("allow_stdin", False)))
+            run = self.manager.begin_execute_now(
+                rec, sub, args["code"], opts, late=self._late_output(sub)
+            )
+        except (SilikError, UnterminatedQuote):
+            return  # the general path reports it
+        self._running_paths.append(rec.entry.path)  # an interrupt reaches it from now on
+        self._early_run = (args["path"], args["code"], run, rec.entry.path)
+
+    def _take_early_run(self, path: str, code: str) -> tuple[Execution, str] | None:
+        early, self._early_run = self._early_run, None
+        if early is None:
+            return None
+        if early[:2] == (path, code):
+            return early[2], early[3]
+        self._drop_early_run(early)
+        return None
+
+    def _drop_early_run(self, early: tuple[str, str, Execution, str] | None) -> None:
+        """A cell that ended before its `run` took the request over (interrupted):
+        the kernel's output still reaches the cell, as late output."""
+        if early is not None:
+            early[2].close()
+            self._running_paths.remove(early[3])
 
     def _forward_iopub(
         self, msg: Message, parent: dict[str, Any], kernel_id: str | None = None
@@ -350,6 +422,7 @@ class SilikKernel(MainLoopKernel):
         if cell is not None:
             cell.start()
             return cell.finish()
+        self._start_early_run(request["content"])
         return self._execute_request(idents, request)
 
     async def _execute_request(self, idents: list[bytes], request: dict[str, Any]) -> None:
@@ -379,6 +452,9 @@ class SilikKernel(MainLoopKernel):
                 hint="this is a silik bug; the kernel log has the full traceback",
             )
             reply = self._error_reply(err, publish=True)
+        finally:
+            early, self._early_run = self._early_run, None
+            self._drop_early_run(early)
         self.finish_cell(idents, request, reply, self.finish_metadata(request, metadata, reply))
 
     def finish_cell(

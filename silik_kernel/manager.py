@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from .errors import KernelDiedError, SilikError
-from .subkernel import ExecuteOptions, Message, Sink, SubKernel
+from .subkernel import ExecuteOptions, Execution, Message, Sink, SubKernel
 from .tree import Folder, KernelEntry, Tree, extension_for_language
 
 if TYPE_CHECKING:
@@ -357,13 +357,41 @@ class SilikManager:
         late: Sink | None = None,
     ) -> AsyncIterator[tuple[str, Message]]:
         """``SubKernel.execute`` on the kernel at ``path``; a death names the kernel."""
+        run = await self.begin_execute(path, code, options, late=late)
+        try:
+            async for item in run:
+                yield item
+        finally:
+            run.close()
+
+    async def begin_execute(
+        self,
+        path: str,
+        code: str,
+        options: ExecuteOptions | None = None,
+        *,
+        late: Sink | None = None,
+    ) -> Execution:
+        """Send ``code`` to the kernel at ``path`` now; iterate the result for its
+        messages (as :meth:`execute`)."""
         rec = self.record(path)
         sub = self.subkernel(path)
-        try:
-            async for item in sub.execute(code, options, late=late):
-                yield item
-        except KernelDiedError as exc:
-            raise KernelDiedError(self.died_message(rec, exc.message)) from None
+        await sub.wait_restarted()
+        return self.begin_execute_now(rec, sub, code, options, late=late)
+
+    def begin_execute_now(
+        self,
+        rec: KernelRecord,
+        sub: SubKernel,
+        code: str,
+        options: ExecuteOptions | None = None,
+        *,
+        late: Sink | None = None,
+    ) -> Execution:
+        """:meth:`begin_execute` for a kernel that is not restarting."""
+        run = sub.begin_execute(code, options, late=late)
+        run.describe_death = lambda reason: self.died_message(rec, reason)
+        return run
 
     def take_restart_notice(self, path: str) -> str | None:
         """Once after an automatic restart: tell the user the state was lost."""

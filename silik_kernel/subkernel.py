@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +57,81 @@ class ExecuteOptions:
     user_expressions: dict[str, str] = field(default_factory=dict)
     stop_on_error: bool = True
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Execution:
+    """One execute_request, sent: its messages in order (``async for``), ending with
+    ``("shell", execute_reply)`` once the reply and iopub idle have both arrived.
+
+    The kernel's messages are collected as they arrive; the reader is woken only for
+    what it has to act on (output, stdin, the end, a death), not for each status or
+    execute_input: a cell costs fewer turns of the loop.
+    """
+
+    def __init__(self, sub: SubKernel, late: Sink | None) -> None:
+        self.sub = sub
+        self.msg_id = ""
+        self._late = late
+        self._items: deque[tuple[str, Message]] = deque()
+        self._reply: Message | None = None
+        self._idle = False
+        self._died: str | None = None
+        self._waiter: asyncio.Future | None = None
+        self._closed = False
+        #: how a death is told (the manager names the kernel)
+        self.describe_death: Callable[[str], str] = str
+
+    def sink(self, channel: str, msg: Message) -> None:
+        if isinstance(msg, _Died):
+            self._died = msg.reason
+        elif channel == "shell":
+            if msg["header"]["msg_type"] != "execute_reply":
+                return
+            self._reply = msg
+            if not self._idle:
+                return
+        elif channel == "iopub" and msg["header"]["msg_type"] == "status":
+            if msg["content"].get("execution_state") != "idle":
+                return
+            self._idle = True
+            if self._reply is None:
+                return
+        else:
+            self._items.append((channel, msg))
+            if msg["header"]["msg_type"] == "execute_input":
+                return  # the next message or the end takes it along
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, Message]]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[tuple[str, Message]]:
+        items = self._items
+        while True:
+            while items:
+                yield items.popleft()
+            if self._died is not None:
+                raise KernelDiedError(self.describe_death(self._died))
+            if self._reply is not None and self._idle:
+                # Anything later (threads, timers) goes to ``late`` from now on.
+                self.close()
+                while items:
+                    yield items.popleft()
+                yield "shell", self._reply
+                return
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def close(self) -> None:
+        """Stop collecting: later messages go to ``late`` (or nowhere)."""
+        if not self._closed:
+            self._closed = True
+            self.sub._forget(self.msg_id, self._late)
 
 
 class SubKernel:
@@ -473,21 +548,31 @@ class SubKernel:
     ) -> AsyncIterator[tuple[str, Message]]:
         """Run ``code``; yield ``(channel, message)`` for this request, in order.
 
-        Yields every iopub message (status included), stdin ``input_request``
-        messages (answer with :meth:`input_reply`), and last the shell
-        ``execute_reply``. Finishes when both the reply and iopub ``idle`` have
-        arrived. Raises KernelDiedError if the kernel dies meanwhile. Messages
-        that arrive after the end (output of background threads) go to ``late``.
+        Yields the iopub messages other than status (execute_input, outputs),
+        stdin ``input_request`` messages (answer with :meth:`input_reply`), and
+        last the shell ``execute_reply``. Finishes when both the reply and iopub
+        ``idle`` have arrived. Raises KernelDiedError if the kernel dies
+        meanwhile. Messages that arrive after the end (output of background
+        threads) go to ``late``.
         """
         if self._restart_task is not None:
             await self.wait_restarted()
+        run = self.begin_execute(code, options, late=late)
+        try:
+            async for item in run:
+                yield item
+        finally:
+            run.close()
+
+    def begin_execute(
+        self,
+        code: str,
+        options: ExecuteOptions | None = None,
+        *,
+        late: Sink | None = None,
+    ) -> Execution:
+        """Send an execute_request now; iterate the result for its messages (as :meth:`execute`)."""
         opts = options or ExecuteOptions()
-        queue: asyncio.Queue = asyncio.Queue()
-        put = queue.put_nowait
-
-        def sink(channel: str, msg: Message) -> None:
-            put((channel, msg))
-
         content = {
             "code": code,
             "silent": opts.silent,
@@ -496,29 +581,11 @@ class SubKernel:
             "allow_stdin": opts.allow_stdin,
             "stop_on_error": opts.stop_on_error,
         }
-        msg_id = self.send("shell", "execute_request", content, sink=sink, metadata=opts.metadata)
-        got_reply = got_idle = False
-        reply: Message | None = None
-        try:
-            while not (got_reply and got_idle):
-                channel, msg = await queue.get()
-                if channel == "died":
-                    raise KernelDiedError(msg.reason)
-                msg_type = msg["header"]["msg_type"]
-                if channel == "shell":
-                    if msg_type == "execute_reply":
-                        got_reply = True
-                        reply = msg
-                    continue
-                if channel == "iopub" and msg_type == "status":
-                    if msg["content"].get("execution_state") == "idle":
-                        got_idle = True
-                    continue
-                yield channel, msg
-            assert reply is not None
-            yield "shell", reply
-        finally:
-            self._forget(msg_id, late)
+        run = Execution(self, late)
+        run.msg_id = self.send(
+            "shell", "execute_request", content, sink=run.sink, metadata=opts.metadata
+        )
+        return run
 
     def input_reply(self, value: str) -> None:
         self.send("stdin", "input_reply", {"value": value})
@@ -641,6 +708,11 @@ class SubKernel:
             if self._restart_task is asyncio.current_task():
                 self._restarting = False
                 self._restart_task = None
+
+    @property
+    def restarting(self) -> bool:
+        """Coming back from an automatic restart (requests wait: :meth:`wait_restarted`)."""
+        return self._restart_task is not None
 
     async def wait_restarted(self, timeout: float = 30.0) -> None:
         """Let an automatic restart in progress finish before sending a request.

@@ -133,6 +133,20 @@ def k(k1):
     k1.execute("<")
 
 
+def test_pipelined_run_cells_run_once_and_stop_at_an_error(k1):
+    """Command mode: a one-line `run` cell's request leaves for the kernel as the cell
+    arrives. Each still runs exactly once, and the cells queued behind a failed one
+    are aborted without reaching the kernel."""
+    assert k1.ok("run 'n = 0' k1.py").status == "ok"
+    codes = ["run 'n += 1' k1.py"] * 5 + ["run '1/0' k1.py"] + ["run 'n += 100' k1.py"] * 3
+    ids = [k1.kc.execute(code) for code in codes]  # all sent before the first finishes
+    iopub_until_idle(k1, ids)
+    replies = replies_for(k1, ids)
+    statuses = [replies[msg_id]["content"]["status"] for msg_id in ids]
+    assert statuses == ["ok"] * 5 + ["error"] + ["aborted"] * 3
+    assert k1.ok("run 'print(n)' k1.py").stdout == "5\n"
+
+
 # -- 1. stop_on_error with pipelined cells --------------------------------------------
 def test_pipelined_cells_after_an_error_are_aborted(k):
     codes = ["raise ValueError('x')", "print('never')", "print('never either')"]
