@@ -172,7 +172,7 @@ async def _kernels(ctx: Context, a: dict[str, Any]) -> Output:
         table = Output.table(headers, rows)
         return Output(title + "\n" + table.text, table.html)
     rows = [[s.name, s.display_name, s.language, "local"] for s in ctx.manager.kernelspecs()]
-    if not ctx.manager.gateways.session_url():
+    if not ctx.manager.session_gateway():
         rows = [r[:3] for r in rows]
         return Output.table(headers, rows)
     headers.append("where")

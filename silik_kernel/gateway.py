@@ -45,10 +45,17 @@ from urllib.parse import quote, urlsplit
 
 from jupyter_client.jsonutil import json_default
 from jupyter_client.session import Session
-from jupyter_core.paths import jupyter_config_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import KernelDiedError, SilikError
+from .gateway_config import (
+    ENV_HEADERS,
+    ENV_TOKEN,
+    ENV_URL,
+    _read_config_file,
+    config_path,
+    session_gateway_url,
+)
 from .subkernel import Message, Sink, SubKernel
 
 if TYPE_CHECKING:
@@ -59,12 +66,6 @@ if TYPE_CHECKING:
 # use: a session without a gateway does not pay for them.
 
 log = logging.getLogger("silik.gateway")
-
-ENV_URL = "SILIK_GATEWAY_URL"
-ENV_TOKEN = "SILIK_GATEWAY_TOKEN"
-ENV_HEADERS = "SILIK_GATEWAY_HEADERS"
-ENV_CONFIG = "SILIK_GATEWAY_CONFIG"
-CONFIG_NAME = "silik_gateway.json"
 
 WATCH_INTERVAL = 3.0  # seconds between REST checks that the gateway still has the kernel
 RECONNECT_MAX_DELAY = 3.0
@@ -123,38 +124,8 @@ class GatewayConfig(BaseModel):
         return ("wss" if scheme == "https" else "ws") + "://" + rest
 
 
-def config_path(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return env.get(ENV_CONFIG) or os.path.join(jupyter_config_dir(), CONFIG_NAME)
-
-
 def _same_url(a: str, b: str) -> bool:
     return a.strip().rstrip("/").lower() == b.strip().rstrip("/").lower()
-
-
-def _read_config_file(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise SilikError(
-            f"cannot read the gateway config {path}: {exc}",
-            hint='it must be a JSON object such as {"url": "https://...", "token": "..."}',
-        ) from None
-    if not isinstance(data, dict):
-        raise SilikError(f"the gateway config {path} must be a JSON object", hint=None)
-    return data
-
-
-def session_gateway_url(env: Mapping[str, str] | None = None) -> str | None:
-    """The gateway `new` uses without --gateway: SILIK_GATEWAY_URL, else the file's url."""
-    env = os.environ if env is None else env
-    if env.get(ENV_URL):
-        return env[ENV_URL]
-    url = _read_config_file(config_path(env)).get("url")
-    return url if isinstance(url, str) and url else None
 
 
 def load_gateway_config(

@@ -82,6 +82,18 @@ class SilikManager:
             self._gateways = GatewayRegistry()
         return self._gateways
 
+    def session_gateway(self) -> str | None:
+        """The session's default gateway URL, if any, read without importing the
+        gateway client (a broken config file is reported when a gateway is used)."""
+        if self._gateways is not None:
+            return self._gateways.session_url()
+        from .gateway_config import session_gateway_url
+
+        try:
+            return session_gateway_url()
+        except SilikError:
+            return None
+
     async def remote_kernelspecs(self, gateway: str | None = None) -> tuple[str, list[SpecInfo]]:
         """The gateway's host and kernelspecs (None: the session's gateway)."""
         gw = await self.gateways.get(gateway)
@@ -168,7 +180,7 @@ class SilikManager:
                 raise SilikError("attach one connection file at a time", hint=None)
             return [await self._attach(kernel, labels[0] if labels else None, where, started_by)]
         gw = None
-        if gateway is not None or (not local and self.gateways.session_url()):
+        if gateway is not None or (not local and self.session_gateway()):
             try:
                 gw = await self.gateways.get(gateway)
                 remote = await gw.spec(kernel)
