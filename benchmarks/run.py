@@ -26,6 +26,9 @@ from typing import Any
 import psutil
 from jupyter_client.manager import KernelManager
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from relays import CProxy, PythonRelay  # noqa: E402
+
 TIMEOUT = 120
 
 
@@ -38,6 +41,14 @@ class Client:
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=TIMEOUT)
+
+    @classmethod
+    def of(cls, relay: CProxy | PythonRelay) -> Client:
+        """A client of a reference relay (relays.py); closing it leaves the relay."""
+        client = cls.__new__(cls)
+        client.km = None  # type: ignore[assignment]
+        client.kc = relay.client(TIMEOUT)
+        return client
 
     def run(self, code: str, *, keep: bool = False) -> tuple[float, list[dict[str, Any]]]:
         start = time.perf_counter()
@@ -101,7 +112,8 @@ class Client:
     def close(self) -> float:
         start = time.perf_counter()
         self.kc.stop_channels()
-        self.km.shutdown_kernel(now=False)
+        if self.km is not None:
+            self.km.shutdown_kernel(now=False)
         return time.perf_counter() - start
 
 
@@ -211,25 +223,41 @@ def main() -> int:
         silik.ok("new python3 -l k1")
 
         # -- connect-mode round trip ---------------------------------------
+        # Timed in the same rounds as two reference relays (relays.py, not silik):
+        # what any process between client and kernel costs on this machine.
         silik.ok("> k1.py")
-        for _ in range(10):
-            direct.run("pass"), silik.run("pass")
-        d, s = interleaved(
-            lambda: direct.run("pass")[0] * 1000, lambda: silik.run("pass")[0] * 1000, n_cells
-        )
+        c_proxy, py_relay = CProxy(), PythonRelay()
+        via_c, via_py = Client.of(c_proxy), Client.of(py_relay)
+        try:
+            clients = [direct, silik, via_c, via_py]
+            for _ in range(10):
+                for c in clients:
+                    c.run("pass")
+            times: list[list[float]] = [[] for _ in clients]
+            for i in range(n_cells):
+                order = range(len(clients)) if i % 2 else reversed(range(len(clients)))
+                for k in order:
+                    times[k].append(clients[k].run("pass")[0] * 1000)
+        finally:
+            via_c.close(), via_py.close()
+            c_proxy.close(), py_relay.close()
+        d, s, c, p = times
+        label = f"connect-mode round trip, %s ({n_cells} cells)"
+        b.row(label % "median", statistics.median(d), statistics.median(s), "ms", "<= 1.15x")
+        b.row(label % "p95", pct(d, 95), pct(s, 95), "ms", "<= 1.15x")
         b.row(
-            f"connect-mode round trip, median ({n_cells} cells)",
+            "reference relay, not silik: libzmq's C proxy (no Python), median",
             statistics.median(d),
-            statistics.median(s),
+            statistics.median(c),
             "ms",
-            "<= 1.15x",
+            "(info)",
         )
         b.row(
-            f"connect-mode round trip, p95 ({n_cells} cells)",
-            pct(d, 95),
-            pct(s, 95),
+            "reference relay, not silik: minimal Python relay (check, re-sign)",
+            statistics.median(d),
+            statistics.median(p),
             "ms",
-            "<= 1.15x",
+            "(info)",
         )
 
         # -- many lines ---------------------------------------------------------

@@ -222,12 +222,6 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         )
 
     @property
-    def kernel_info(self) -> dict[str, Any]:
-        info = super().kernel_info
-        info["supported_features"] = []  # no subshells (disabled in the app), no debugger
-        return info
-
-    @property
     def configured_model(self) -> ModelChoice:
         """The model from the agent, config file and environment (without `/model`)."""
         agent_model = getattr(self._agent, "model", None) if self._agent else None

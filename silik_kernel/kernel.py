@@ -32,7 +32,7 @@ from .passthrough import PassThroughCell, parse_request
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
 from .subkernel import ExecuteOptions, Execution, Message, SubKernel
-from .wire import DELIM, RELAYED_IOPUB, readable, send_frames
+from .wire import DELIM, RELAYED_IOPUB, readable, send_frames, signer
 
 if TYPE_CHECKING:
     from .bridge import BridgeServer
@@ -97,13 +97,6 @@ class SilikKernel(MainLoopKernel):
             self.shell_handlers[msg_type] = self._comm_from_frontend
         atexit.register(self._kill_children_at_exit)
 
-    @property
-    def kernel_info(self) -> dict[str, Any]:
-        info = super().kernel_info
-        # No subshells (disabled in the app) and no debugger (not implemented).
-        info["supported_features"] = []
-        return info
-
     def start(self) -> None:
         super().start()
         if self.shell_stream is not None:
@@ -121,6 +114,8 @@ class SilikKernel(MainLoopKernel):
         else:
             self._publish_now = self.iopub_socket.send_multipart
             self._flush_iopub = lambda: None
+        self._signer = signer(self.session)
+        self._topics: dict[str, bytes] = {}  # msg_type -> IOPub topic
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.manager.prepare_children = self._serve_bridge
 
@@ -417,7 +412,7 @@ class SilikKernel(MainLoopKernel):
         idents, request, frames = parsed
         self.set_parent(idents, request, channel="shell")
         if self.session.auth is not None:
-            self.session._add_digest(frames[0])  # as Session.deserialize would
+            self._signer.record(frames[0])  # as Session.deserialize would
         cell = self._passthrough_cell(idents, request, frames)
         if cell is not None:
             cell.start()
@@ -513,13 +508,16 @@ class SilikKernel(MainLoopKernel):
 
     def publish_raw(self, msg_type: str, parts: list[bytes]) -> None:
         """Publish a sub-kernel's message as it came, signed with our key."""
-        signature = self.session.sign(parts[1:5])
+        signature = self._signer.sign(parts[1:5])
+        topic = self._topics.get(msg_type)
+        if topic is None:
+            topic = self._topics[msg_type] = self._topic(msg_type)
         # At once: the sub-kernel's order and timing, not one turn of the loop later.
-        self._publish_now([self._topic(msg_type), DELIM, signature, *parts[1:]])
+        self._publish_now([topic, DELIM, signature, *parts[1:]])
 
     def reply_raw(self, idents: list[bytes], parts: list[bytes]) -> None:
         """Send a sub-kernel's reply as it came, signed with our key, to ``idents``."""
-        self.send_reply([*idents, DELIM, self.session.sign(parts[1:5]), *parts[1:]])
+        self.send_reply([*idents, DELIM, self._signer.sign(parts[1:5]), *parts[1:]])
 
     def send_reply(self, frames: list[Any]) -> None:
         """Send a reply on the shell socket now, after the output published before it."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ipykernel._version import kernel_protocol_version
 from ipykernel.kernelbase import Kernel
 
 
@@ -17,6 +18,20 @@ class MainLoopKernel(Kernel):
     """
 
     _main_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:
+        # No subshells (the app disables them) and no debugger. ipykernel's own
+        # kernel_info imports its debugger (debugpy: ~7 MB, ~70 ms) to find that out.
+        return {
+            "protocol_version": kernel_protocol_version,
+            "implementation": self.implementation,
+            "implementation_version": self.implementation_version,
+            "language_info": self.language_info,
+            "banner": self.banner,
+            "help_links": self.help_links,
+            "supported_features": [],
+        }
 
     def start(self) -> None:
         super().start()

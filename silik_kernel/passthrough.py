@@ -22,7 +22,7 @@ import zmq
 
 from .errors import KernelDiedError, SilikError
 from .subkernel import SubKernel
-from .wire import RELAYED_IOPUB, authentic, unpack
+from .wire import RELAYED_IOPUB, authentic, state_of, unpack
 
 if TYPE_CHECKING:
     from .kernel import SilikKernel
@@ -99,16 +99,15 @@ class PassThroughCell:
         if content.get("store_history", not silent) and not silent:
             k._history.append((1, k.execution_count, content.get("code", "")))
 
-    def _on_message(self, channel: str, header: Any, parts: list[bytes]) -> None:
+    def _on_message(self, channel: str, msg_type: Any, parts: list[bytes]) -> None:
         if self.done.done():
-            self._on_late(channel, header, parts)
+            self._on_late(channel, msg_type, parts)
             return
         if channel == "died":
-            self.done.set_exception(KernelDiedError(header.reason))
+            self.done.set_exception(KernelDiedError(msg_type.reason))
             return
-        msg_type = header["msg_type"]
         if channel == "iopub":
-            if msg_type == "status" and json.loads(parts[4]).get("execution_state") == "idle":
+            if msg_type == "status" and state_of(parts[4]) == "idle":
                 self.idle = True
                 if self.reply is None:
                     self._held_idle = parts  # after the reply (see below)
@@ -130,9 +129,9 @@ class PassThroughCell:
         if self.idle and self.reply is not None:
             self.done.set_result(None)
 
-    def _on_late(self, channel: str, header: Any, parts: list[bytes]) -> None:
-        if channel == "iopub" and header["msg_type"] in RELAYED_IOPUB:
-            self._relay(header["msg_type"], parts)
+    def _on_late(self, channel: str, msg_type: Any, parts: list[bytes]) -> None:
+        if channel == "iopub" and msg_type in RELAYED_IOPUB:
+            self._relay(msg_type, parts)
 
     def _relay(self, msg_type: str, parts: list[bytes]) -> None:
         if msg_type.startswith("comm_"):  # widgets keep their kernel after `/cmd`

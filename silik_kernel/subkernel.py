@@ -28,14 +28,24 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.config import Config
 
 from .errors import KernelDiedError, SilikError
-from .wire import DELIM, authentic, readable, recv_frames, send_frames, unpack
+from .wire import (
+    DELIM,
+    Signer,
+    msg_type_of,
+    readable,
+    recv_frames,
+    send_frames,
+    signer,
+    state_of,
+    unpack,
+)
 
 log = logging.getLogger("silik.subkernel")
 
 Message = dict[str, Any]
 Sink = Callable[[str, Message], None]  # (channel, message)
-# (channel, header, frames): frames are [signature, header, parent, metadata, content,
-# *buffers] exactly as the kernel sent them; channel "died" carries the reason as header.
+# (channel, msg_type, frames): frames are [signature, header, parent, metadata, content,
+# *buffers] exactly as the kernel sent them; channel "died" carries a _Died as msg_type.
 RawSink = Callable[[str, Any, list[bytes]], None]
 
 WATCH_INTERVAL = 0.3  # seconds between liveness checks: a dead kernel fails a cell within ~2 s
@@ -169,7 +179,7 @@ class SubKernel:
         self.on_unrouted: Sink | None = None  # iopub/comm traffic nobody asked for
         self._sinks: OrderedDict[str, Sink] = OrderedDict()
         self._late: OrderedDict[str, Sink] = OrderedDict()
-        self._raw: dict[str, RawSink] = {}
+        self._raw: dict[bytes, RawSink] = {}  # by the request's msg_id, encoded
         self._raw_late: OrderedDict[str, RawSink] = OrderedDict()
         self._tasks: list[asyncio.Task] = []
         self._client: AsyncKernelClient | None = None
@@ -303,6 +313,7 @@ class SubKernel:
 
     async def _connect(self, timeout: float) -> None:
         self._client = client = self._new_client()
+        self._signer = signer(client.session)
         # The kernel sends input_request to the stdin socket whose ZMQ identity is the
         # requesting shell socket's: both must carry the session's identity.
         identity = client.session.bsession
@@ -376,7 +387,7 @@ class SubKernel:
         if self._closing or self._sockets.get(channel) is not sock:
             return  # closed meanwhile
         assert self._client is not None
-        session = self._client.session
+        check = self._signer
         for _ in range(budget):
             try:
                 if not readable(sock):
@@ -385,7 +396,7 @@ class SubKernel:
             except zmq.ZMQError:
                 return  # closing, or nothing after all
             try:
-                self._receive(channel, session, frames)
+                self._receive(channel, check, frames)
             except Exception:
                 log.warning("dropping an invalid message on %s", channel, exc_info=True)
             if self._closing or self._sockets.get(channel) is not sock:
@@ -398,22 +409,29 @@ class SubKernel:
         if self._loop is not None and readable(sock):
             self._loop.call_soon(self._drain, channel, sock)
 
-    def _receive(self, channel: str, session: Session, frames: list[bytes]) -> None:
+    def _receive(self, channel: str, check: Signer, frames: list[bytes]) -> None:
         """Check one message and route it (wire.py: dates stay strings, and a
         relayed message keeps the bytes it came as)."""
         parts = frames[frames.index(DELIM) + 1 :]
         if len(parts) < 5:
             raise ValueError(f"a message of {len(parts)} frames")
-        if not authentic(session, parts):
+        if not check.check(parts):
             raise ValueError("invalid or replayed signature")
+        # A request in flight frame for frame (a pass-through cell, mostly one) is
+        # found in the parent header's bytes: nothing to decode on the way.
+        for msg_id, raw in self._raw.items():
+            if msg_id in parts[2]:
+                msg_type = msg_type_of(parts[1])
+                if msg_type == "status" and channel == "iopub":
+                    self.execution_state = state_of(parts[4])
+                raw(channel, msg_type, parts)
+                return
         header = json.loads(parts[1])
         parent = json.loads(parts[2])
         parent_id = parent.get("msg_id")
-        raw = (self._raw.get(parent_id) or self._raw_late.get(parent_id)) if parent_id else None
-        if raw is not None:
-            if header["msg_type"] == "status" and channel == "iopub":
-                self._note_status(parent, json.loads(parts[4]))
-            raw(channel, header, parts)
+        late = self._raw_late.get(parent_id) if parent_id else None
+        if late is not None:
+            late(channel, header.get("msg_type", ""), parts)
             return
         msg = unpack(parts, header)
         # The signed content as it came: relaying it needs no second JSON encoding.
@@ -487,12 +505,12 @@ class SubKernel:
         """
         self._check_alive()
         assert self._client is not None
-        self._raw[msg_id] = sink
-        signature = self._client.session.sign(frames[:4])
+        self._raw[msg_id.encode()] = sink
+        signature = self._signer.sign(frames[:4])
         self._send(channel, [DELIM, signature, *frames])
 
     def forget_raw(self, msg_id: str, late: RawSink | None = None) -> None:
-        self._raw.pop(msg_id, None)
+        self._raw.pop(msg_id.encode(), None)
         if late is not None:
             _keep(self._raw_late, msg_id, late)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from typing import Any
 
 import zmq
@@ -37,20 +38,91 @@ RELAYED_IOPUB = frozenset(
 )
 
 
-def authentic(session: Session, parts: list[bytes], *, record: bool = True) -> bool:
-    """``parts`` = [signature, header, parent, metadata, content, ...]: signed with
-    the session's key and not a replay. ``record`` remembers the signature (a
-    later copy is then a replay)."""
-    if session.auth is None:
+class Signer:
+    """A session's signing and replay check, on the per-message path.
+
+    ``Session.sign`` and ``Session._add_digest`` read four traitlets per message;
+    this keeps plain references to the same HMAC and the same digest history (a
+    message checked here is a replay for the session too, and the other way round).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._refresh()
+        # A new key (a new HMAC), a new history: follow the session.
+        session.observe(self._refresh, names=["auth", "digest_history", "digest_history_size"])
+
+    def _refresh(self, change: Any = None) -> None:
+        self._auth = self.session.auth
+        self._history = self.session.digest_history
+        self._size = self.session.digest_history_size
+
+    def sign(self, parts: list[bytes]) -> bytes:
+        """The signature of [header, parent, metadata, content]."""
+        if self._auth is None:
+            return b""
+        h = self._auth.copy()
+        for part in parts:
+            h.update(part)
+        return h.hexdigest().encode()
+
+    def check(self, parts: list[bytes], *, record: bool = True) -> bool:
+        """``parts`` = [signature, header, parent, metadata, content, ...]: signed with
+        the session's key and not a replay. ``record`` remembers the signature (a
+        later copy is then a replay)."""
+        if self._auth is None:
+            return True
+        signature = parts[0]
+        if not hmac.compare_digest(signature, self.sign(parts[1:5])):
+            return False
+        if signature in self._history:
+            return False
+        if record:
+            self.record(signature)
         return True
-    signature = parts[0]
-    if not hmac.compare_digest(signature, session.sign(parts[1:5])):
-        return False
-    if signature in session.digest_history:
-        return False
-    if record:
-        session._add_digest(signature)
-    return True
+
+    def record(self, signature: bytes) -> None:
+        if self._auth is None or self._size == 0:
+            return
+        self._history.add(signature)
+        if len(self._history) > self._size:
+            self.session._cull_digest_history()
+
+
+def signer(session: Session) -> Signer:
+    """The session's :class:`Signer` (one per session)."""
+    found = session.__dict__.get("_silik_signer")
+    if found is None:
+        found = session.__dict__["_silik_signer"] = Signer(session)
+    return found
+
+
+def authentic(session: Session, parts: list[bytes], *, record: bool = True) -> bool:
+    """``Signer.check`` with the session's signer."""
+    return signer(session).check(parts, record=record)
+
+
+# A header's msg_type and a status message's state, read from the JSON bytes: the
+# relay path routes and relays without decoding what it passes on. The header is a
+# flat JSON object, so an unescaped `"msg_type"` key is the real one; None when the
+# bytes are laid out otherwise (then decode them).
+_MSG_TYPE = re.compile(rb'"msg_type"\s*:\s*"([A-Za-z_]+)"')
+_STATE = re.compile(rb'"execution_state"\s*:\s*"([a-z]+)"')
+
+
+def msg_type_of(header: bytes) -> str:
+    found = _MSG_TYPE.search(header)
+    if found is not None:
+        return found.group(1).decode()
+    return str(json.loads(header).get("msg_type", ""))
+
+
+def state_of(content: bytes) -> str:
+    """A status message's execution_state."""
+    found = _STATE.search(content)
+    if found is not None:
+        return found.group(1).decode()
+    return str(json.loads(content).get("execution_state", ""))
 
 
 def unpack(parts: list[bytes], header: dict[str, Any] | None = None) -> dict[str, Any]:
