@@ -32,7 +32,7 @@ from .passthrough import PassThroughCell, parse_request
 from .plugins import load_plugins
 from .service import ManagerService, run_command_text
 from .subkernel import ExecuteOptions, Execution, Message, SubKernel
-from .wire import DELIM, RELAYED_IOPUB, readable, send_frames, signer
+from .wire import DELIM, RELAYED_IOPUB, readable, recv_frames, send_frames, signer
 
 if TYPE_CHECKING:
     from .bridge import BridgeServer
@@ -85,6 +85,7 @@ class SilikKernel(MainLoopKernel):
         self.bridge: BridgeServer | None = None
         self.connected_id: str | None = None
         self._running_paths: list[str] = []  # kernels an interrupt must reach (relay, broadcast)
+        self._shell_sock: zmq.Socket | None = None  # read by _read_shell (None: the stream reads)
         # (path, code, execution, tree path) of a `run` cell sent as it arrived
         self._early_run: tuple[str, str, Execution, str] | None = None
         self._cell_task: asyncio.Task | None = None
@@ -104,7 +105,7 @@ class SilikKernel(MainLoopKernel):
             # the same, except that connect mode sends a cell on at once (_on_shell).
             self._shell_task_context = copy_context()
             self._shell_queued = 0
-            self.shell_stream.on_recv(self._on_shell, copy=False)
+            self._read_shell_from(self.shell_stream)
         iopub = self.iopub_thread
         if isinstance(iopub, DirectIOPub):  # silik's app; a plain IOPub thread otherwise
             if self._main_loop is not None:
@@ -333,6 +334,56 @@ class SilikKernel(MainLoopKernel):
         )
 
     # -- execution ---------------------------------------------------------
+    def _read_shell_from(self, stream: Any) -> None:
+        """Read the shell socket when its descriptor signals, not through the ZMQStream
+        (its reading costs sugar calls and loop callbacks on every request); the stream
+        still sends ipykernel's replies.
+
+        The descriptor is edge-triggered: whatever reads the socket's EVENTS may spend
+        the signal of a request arriving meanwhile. The stream reads them whenever it
+        updates its state (after each send, in flush), and so do our sends: each time,
+        look again.
+        """
+        update = getattr(stream, "_update_handler", None)
+        if update is None:  # another pyzmq: let the stream read, as ipykernel does
+            stream.on_recv(self._on_shell, copy=False)
+            return
+        self._shell_sock = sock = stream.socket
+        stream.stop_on_recv()
+
+        def update_then_look(state: int) -> None:
+            update(state)
+            self._look_at_shell()
+
+        stream._update_handler = update_then_look
+        assert self._main_loop is not None
+        self._main_loop.add_reader(sock.FD, self._read_shell)
+        self._main_loop.call_soon(self._read_shell)  # what came before (its signal is spent)
+
+    def _look_at_shell(self) -> None:
+        sock = self._shell_sock
+        if sock is not None and self._main_loop is not None and readable(sock):
+            self._main_loop.call_soon(self._read_shell)
+
+    def _read_shell(self, budget: int = 16) -> None:
+        """Take the requests waiting on the shell socket (``budget`` per turn of the loop)."""
+        sock = self._shell_sock
+        if sock is None:  # the stream reads (see _read_shell_from)
+            self.shell_stream.flush(zmq.POLLIN, limit=budget)
+            return
+        for _ in range(budget):
+            try:
+                if sock.closed or not readable(sock):
+                    return
+                frames = recv_frames(sock, copy=False)
+            except zmq.ZMQError:
+                return  # closing
+            try:
+                self._on_shell(frames)
+            except Exception:
+                log.exception("handling a shell message")
+        self._look_at_shell()  # more: let the others run first
+
     def _on_shell(self, msg: list[Any]) -> None:
         """A shell message arrived. With nothing before it in the queue, a cell starts
         right now (in connect mode its request leaves for the sub-kernel at once);
@@ -355,7 +406,7 @@ class SilikKernel(MainLoopKernel):
         takes its place in the shell queue, behind every message waiting now.
         """
         self._aborting = True
-        self.shell_stream.flush(zmq.POLLIN)  # every waiting message joins the queue now
+        self._read_shell(budget=1_000_000)  # every waiting message joins the queue now
 
         async def stop_aborting() -> None:
             async with self._main_asyncio_lock:
@@ -529,9 +580,7 @@ class SilikKernel(MainLoopKernel):
             return
         sock = stream.socket
         send_frames(sock, frames)  # a ROUTER never blocks
-        if readable(sock):
-            # Sending can consume the descriptor's signal of a request arriving now.
-            self.io_loop.add_callback(stream.flush, zmq.POLLIN)
+        self._look_at_shell()  # sending can spend the signal of a request arriving now
 
     async def do_execute(
         self,

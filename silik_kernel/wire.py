@@ -184,12 +184,12 @@ def send_frames(sock: zmq.Socket, frames: list[Any], flags: int = 0) -> None:
         _send(sock, frame, flags | _SNDMORE if i < last else flags)
 
 
-def recv_frames(sock: zmq.Socket, flags: int = _NOBLOCK) -> list[bytes]:
-    """``sock.recv_multipart(flags)`` (copied frames)."""
+def recv_frames(sock: zmq.Socket, flags: int = _NOBLOCK, *, copy: bool = True) -> list[Any]:
+    """``sock.recv_multipart(flags, copy=copy)``: bytes, or zmq.Frame objects."""
     frames = []
     while True:
         frame = _recv(sock, flags, copy=False)
-        frames.append(frame.bytes)
+        frames.append(frame.bytes if copy else frame)
         if not frame.more:
             return frames
 

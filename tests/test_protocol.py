@@ -326,6 +326,28 @@ def test_connect_info(sh):
     assert on_disk["key"] == info["key"]
 
 
+def test_pipelined_mixed_requests_are_all_answered(sh):
+    """silik reads its shell socket itself while ipykernel's stream sends some replies:
+    a request arriving during any send must still be read (the socket's descriptor
+    signals once), so a burst of every kind of request gets every reply."""
+    kc = sh.kc
+    sent = []
+    for i in range(60):
+        sent.append(kc.complete("ls ~/", 5))
+        sent.append(kc.execute(f"run 'print({i})' k1.py" if i % 3 == 0 else "pwd"))
+        sent.append(kc.is_complete("ls"))
+        sent.append(kc.kernel_info())
+        sent.append(kc.inspect("run", 2))
+    deadline = time.monotonic() + 60
+    answered: set[str] = set()
+    while len(answered) < len(sent):
+        assert time.monotonic() < deadline, f"{len(sent) - len(answered)} requests unanswered"
+        reply = kc.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.1))
+        assert reply["content"]["status"] in ("ok", "complete"), reply["content"]
+        answered.add(reply["parent_header"]["msg_id"])
+    assert answered == set(sent)
+
+
 def test_history(sh):
     sh.ok("run 'get_ipython().history_manager.db_log_output = True' k1.py")
     sh.ok("run 'hist_marker_1 = 20' k1.py")
