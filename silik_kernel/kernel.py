@@ -425,12 +425,19 @@ class SilikKernel(MainLoopKernel):
 
     def _queue_shell(self, coro: Any) -> None:
         self._shell_queued += 1
-        self.in_shell_context(coro).add_done_callback(self._shell_done)
+        self.in_shell_context(self._counted(coro))
 
-    def _shell_done(self, task: asyncio.Task) -> None:
-        self._shell_queued -= 1
-        if not task.cancelled() and task.exception() is not None:
-            log.error("shell message handler failed", exc_info=task.exception())
+    async def _counted(self, coro: Any) -> None:
+        """Run a queued shell message; the count drops as it ends (not a turn later,
+        as a done callback would)."""
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("shell message handler failed")
+        finally:
+            self._shell_queued -= 1
 
     async def dispatch_shell(
         self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
