@@ -21,3 +21,5 @@ def test_benchmark_quick_mode_runs_and_loses_nothing(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| measure" in proc.stdout
     assert "outputs in the wrong cell" in proc.stdout and "lines lost" in proc.stdout
+    # the reference relays (benchmarks/relays.py) ran beside silik's connect mode
+    assert "libzmq's C proxy" in proc.stdout and "minimal Python relay" in proc.stdout
