@@ -362,7 +362,13 @@ class SilikKernel(MainLoopKernel):
 
     def _look_at_shell(self) -> None:
         sock = self._shell_sock
-        if sock is not None and self._main_loop is not None and readable(sock):
+        if sock is None or sock.closed or self._main_loop is None:
+            return
+        try:
+            waiting = readable(sock)
+        except zmq.ZMQError:
+            return  # closing
+        if waiting:
             self._main_loop.call_soon(self._read_shell)
 
     def _read_shell(self, budget: int = 16) -> None:

@@ -69,6 +69,11 @@ class ExecuteOptions:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def _quoted(msg_id: str) -> bytes:
+    """``msg_id`` as it appears in a JSON header."""
+    return json.dumps(msg_id).encode()
+
+
 class Execution:
     """One execute_request, sent: its messages in order (``async for``), ending with
     ``("shell", execute_reply)`` once the reply and iopub idle have both arrived.
@@ -179,7 +184,7 @@ class SubKernel:
         self.on_unrouted: Sink | None = None  # iopub/comm traffic nobody asked for
         self._sinks: OrderedDict[str, Sink] = OrderedDict()
         self._late: OrderedDict[str, Sink] = OrderedDict()
-        self._raw: dict[bytes, RawSink] = {}  # by the request's msg_id, encoded
+        self._raw: dict[bytes, RawSink] = {}  # by the request's msg_id, as a JSON string
         self._raw_late: OrderedDict[str, RawSink] = OrderedDict()
         self._tasks: list[asyncio.Task] = []
         self._client: AsyncKernelClient | None = None
@@ -418,25 +423,30 @@ class SubKernel:
         if not check.check(parts):
             raise ValueError("invalid or replayed signature")
         # A request in flight frame for frame (a pass-through cell, mostly one) is
-        # found in the parent header's bytes: nothing to decode on the way.
-        for msg_id, raw in self._raw.items():
-            if msg_id in parts[2]:
-                msg_type = msg_type_of(parts[1])
-                if msg_type == "status" and channel == "iopub":
-                    self.execution_state = state_of(parts[4])
-                raw(channel, msg_type, parts)
+        # found in the parent header's bytes, its msg_id in quotes (ids such as
+        # "s_1_1" and "s_1_12" share a prefix): nothing to decode on the way.
+        for quoted, raw in self._raw.items():
+            if quoted in parts[2]:
+                self._to_raw(raw, channel, msg_type_of(parts[1]), parts)
                 return
         header = json.loads(parts[1])
         parent = json.loads(parts[2])
         parent_id = parent.get("msg_id")
-        late = self._raw_late.get(parent_id) if parent_id else None
-        if late is not None:
-            late(channel, header.get("msg_type", ""), parts)
-            return
+        if isinstance(parent_id, str):
+            # (a msg_id written otherwise than json.dumps writes it is found here)
+            raw = self._raw.get(_quoted(parent_id)) or self._raw_late.get(parent_id)
+            if raw is not None:
+                self._to_raw(raw, channel, str(header.get("msg_type", "")), parts)
+                return
         msg = unpack(parts, header)
         # The signed content as it came: relaying it needs no second JSON encoding.
         msg["raw_content"] = parts[4]
         self._route(channel, msg)
+
+    def _to_raw(self, raw: RawSink, channel: str, msg_type: str, parts: list[bytes]) -> None:
+        if msg_type == "status" and channel == "iopub":
+            self.execution_state = state_of(parts[4])
+        raw(channel, msg_type, parts)
 
     def _note_status(self, parent: dict[str, Any], content: dict[str, Any]) -> None:
         # Busy means running code: kernel_info or completion requests do not count.
@@ -505,12 +515,12 @@ class SubKernel:
         """
         self._check_alive()
         assert self._client is not None
-        self._raw[msg_id.encode()] = sink
+        self._raw[_quoted(msg_id)] = sink
         signature = self._signer.sign(frames[:4])
         self._send(channel, [DELIM, signature, *frames])
 
     def forget_raw(self, msg_id: str, late: RawSink | None = None) -> None:
-        self._raw.pop(msg_id.encode(), None)
+        self._raw.pop(_quoted(msg_id), None)
         if late is not None:
             _keep(self._raw_late, msg_id, late)
 
