@@ -240,8 +240,10 @@ def main() -> int:
                 for k in order:
                     times[k].append(clients[k].run("pass")[0] * 1000)
         finally:
-            via_c.close(), via_py.close()
-            c_proxy.close(), py_relay.close()
+            for client in (via_c, via_py):
+                client.close()
+            c_proxy.close()
+            py_relay.close()
         d, s, c, p = times
         label = f"connect-mode round trip, %s ({n_cells} cells)"
         b.row(label % "median", statistics.median(d), statistics.median(s), "ms", "<= 1.15x")

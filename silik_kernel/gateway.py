@@ -52,8 +52,8 @@ from .gateway_config import (
     ENV_HEADERS,
     ENV_TOKEN,
     ENV_URL,
-    _read_config_file,
     config_path,
+    read_config_file,
     session_gateway_url,
 )
 from .subkernel import Message, Sink, SubKernel
@@ -134,7 +134,7 @@ def load_gateway_config(
     """The settings for ``target`` (a URL or a name from the config file; None: the session's)."""
     env = os.environ if env is None else env
     path = config_path(env)
-    data = _read_config_file(path)
+    data = read_config_file(path)
     entries = data.get("gateways") or {}
     if not isinstance(entries, dict):
         raise SilikError(f'"gateways" in {path} must map URLs or names to settings', hint=None)
@@ -457,12 +457,6 @@ class GatewayRegistry:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self._env = env
         self._gateways: dict[str, Gateway] = {}
-
-    def session_url(self) -> str | None:
-        try:
-            return session_gateway_url(self._env)
-        except SilikError:
-            return None
 
     async def get(self, target: str | None = None) -> Gateway:
         config = load_gateway_config(target, self._env)

@@ -27,7 +27,7 @@ def config_path(env: Mapping[str, str] | None = None) -> str:
     return env.get(ENV_CONFIG) or os.path.join(jupyter_config_dir(), CONFIG_NAME)
 
 
-def _read_config_file(path: str) -> dict[str, Any]:
+def read_config_file(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -48,5 +48,14 @@ def session_gateway_url(env: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if env is None else env
     if env.get(ENV_URL):
         return env[ENV_URL]
-    url = _read_config_file(config_path(env)).get("url")
+    url = read_config_file(config_path(env)).get("url")
     return url if isinstance(url, str) and url else None
+
+
+def configured_gateway_url(env: Mapping[str, str] | None = None) -> str | None:
+    """:func:`session_gateway_url`, or None when the config file cannot be read (that
+    is reported when a gateway is used)."""
+    try:
+        return session_gateway_url(env)
+    except SilikError:
+        return None

@@ -2,8 +2,10 @@
 
 Two modes. In command mode a cell is silik commands (commands.py). In connect
 mode a cell goes to one sub-kernel and every message of that sub-kernel comes
-back as if the frontend talked to it directly. ``run`` and connect mode share
-one path: :meth:`SilikKernel.relay` consuming ``SubKernel.execute()``.
+back as if the frontend talked to it directly: an ordinary connect-mode cell is
+passed through frame for frame (passthrough.py). ``run`` and the connect-mode
+cells that need silik share one path: :meth:`SilikKernel.relay` consuming a
+sub-kernel's ``Execution``.
 """
 
 from __future__ import annotations
@@ -228,8 +230,7 @@ class SilikKernel(MainLoopKernel):
         and goes through the command machinery; the cell's :meth:`relay` takes it
         over. Anything unusual (other lines, options, a restarted kernel, a plugin
         report to show, a replaced `run`) is left to the general path."""
-        self._drop_early_run(self._early_run)  # a cell that never started (shutdown)
-        self._early_run = None
+        self._drop_early_run()  # of a cell that never started (shutdown)
         code = content.get("code")
         if (
             not isinstance(code, str)
@@ -263,17 +264,17 @@ class SilikKernel(MainLoopKernel):
         self._early_run = (args["path"], args["code"], run, rec.entry.path)
 
     def _take_early_run(self, path: str, code: str) -> tuple[Execution, str] | None:
-        early, self._early_run = self._early_run, None
-        if early is None:
+        early = self._early_run
+        if early is None or early[:2] != (path, code):
+            self._drop_early_run()
             return None
-        if early[:2] == (path, code):
-            return early[2], early[3]
-        self._drop_early_run(early)
-        return None
+        self._early_run = None
+        return early[2], early[3]
 
-    def _drop_early_run(self, early: tuple[str, str, Execution, str] | None) -> None:
+    def _drop_early_run(self) -> None:
         """A cell that ended before its `run` took the request over (interrupted):
         the kernel's output still reaches the cell, as late output."""
+        early, self._early_run = self._early_run, None
         if early is not None:
             early[2].close()
             self._running_paths.remove(early[3])
@@ -475,8 +476,7 @@ class SilikKernel(MainLoopKernel):
             return None
         idents, request, frames = parsed
         self.set_parent(idents, request, channel="shell")
-        if self.session.auth is not None:
-            self._signer.record(frames[0])  # as Session.deserialize would
+        self._signer.record(frames[0])  # as Session.deserialize would
         cell = self._passthrough_cell(idents, request, frames)
         if cell is not None:
             cell.start()
@@ -512,8 +512,7 @@ class SilikKernel(MainLoopKernel):
             )
             reply = self._error_reply(err, publish=True)
         finally:
-            early, self._early_run = self._early_run, None
-            self._drop_early_run(early)
+            self._drop_early_run()
         self.finish_cell(idents, request, reply, self.finish_metadata(request, metadata, reply))
 
     def finish_cell(
@@ -558,7 +557,7 @@ class SilikKernel(MainLoopKernel):
             or rec.status == "dead"
             or sub.dead_reason
             or sub.restarted_unseen
-            or sub._restart_task is not None
+            or sub.restarting
             or self._plugin_report
         ):
             return None

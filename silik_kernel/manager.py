@@ -83,16 +83,11 @@ class SilikManager:
         return self._gateways
 
     def session_gateway(self) -> str | None:
-        """The session's default gateway URL, if any, read without importing the
-        gateway client (a broken config file is reported when a gateway is used)."""
-        if self._gateways is not None:
-            return self._gateways.session_url()
-        from .gateway_config import session_gateway_url
+        """The session's default gateway URL, if any (read without importing the
+        gateway client)."""
+        from .gateway_config import configured_gateway_url
 
-        try:
-            return session_gateway_url()
-        except SilikError:
-            return None
+        return configured_gateway_url()
 
     async def remote_kernelspecs(self, gateway: str | None = None) -> tuple[str, list[SpecInfo]]:
         """The gateway's host and kernelspecs (None: the session's gateway)."""

@@ -391,7 +391,6 @@ class SubKernel:
         """
         if self._closing or self._sockets.get(channel) is not sock:
             return  # closed meanwhile
-        assert self._client is not None
         check = self._signer
         for _ in range(budget):
             try:
@@ -438,7 +437,7 @@ class SubKernel:
             if raw is not None:
                 self._to_raw(raw, channel, str(header.get("msg_type", "")), parts)
                 return
-        msg = unpack(parts, header)
+        msg = unpack(parts, header, parent)
         # The signed content as it came: relaying it needs no second JSON encoding.
         msg["raw_content"] = parts[4]
         self._route(channel, msg)
@@ -583,8 +582,7 @@ class SubKernel:
         meanwhile. Messages that arrive after the end (output of background
         threads) go to ``late``.
         """
-        if self._restart_task is not None:
-            await self.wait_restarted()
+        await self.wait_restarted()
         run = self.begin_execute(code, options, late=late)
         try:
             async for item in run:

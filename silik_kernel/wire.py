@@ -104,8 +104,8 @@ def authentic(session: Session, parts: list[bytes], *, record: bool = True) -> b
 
 # A header's msg_type and a status message's state, read from the JSON bytes: the
 # relay path routes and relays without decoding what it passes on. The header is a
-# flat JSON object, so an unescaped `"msg_type"` key is the real one; None when the
-# bytes are laid out otherwise (then decode them).
+# flat JSON object, so an unescaped `"msg_type"` key is the real one; bytes laid out
+# otherwise (another value syntax) are decoded instead.
 _MSG_TYPE = re.compile(rb'"msg_type"\s*:\s*"([A-Za-z_]+)"')
 _STATE = re.compile(rb'"execution_state"\s*:\s*"([a-z]+)"')
 
@@ -125,15 +125,20 @@ def state_of(content: bytes) -> str:
     return str(json.loads(content).get("execution_state", ""))
 
 
-def unpack(parts: list[bytes], header: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A message dict from checked parts (dates left as strings)."""
+def unpack(
+    parts: list[bytes],
+    header: dict[str, Any] | None = None,
+    parent: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message dict from checked parts (dates left as strings); ``header`` and
+    ``parent`` when they are decoded already."""
     if header is None:
         header = json.loads(parts[1])
     return {
         "header": header,
         "msg_id": header.get("msg_id"),
         "msg_type": header.get("msg_type"),
-        "parent_header": json.loads(parts[2]),
+        "parent_header": json.loads(parts[2]) if parent is None else parent,
         "metadata": json.loads(parts[3]),
         "content": json.loads(parts[4]),
         "buffers": parts[5:],
