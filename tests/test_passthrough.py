@@ -184,6 +184,30 @@ def test_cell_sent_after_a_failed_cells_idle_runs(k):
         assert good.stdout == f"ok {i}\n", f"round {i}: {summary(good.messages)}"
 
 
+def test_requests_wait_behind_a_running_cell_in_order(k):
+    """A pass-through cell has no task of its own, but it still holds the shell queue:
+    what is sent while it runs is answered after it, in the order sent."""
+    kc = k.kc
+    slow = kc.execute("import time; time.sleep(0.4); print('slow')")
+    time.sleep(0.1)  # the slow cell is running in the sub-kernel
+    info = kc.kernel_info()
+    quick = kc.execute("print('quick')")
+    done = kc.execute("/cmd pwd")  # the general path, queued behind both
+    order = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(order) < 4:
+        msg = kc.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.1))
+        check(msg)
+        order.append(parent_id(msg))
+    assert order == [slow, info, quick, done]
+    seen = iopub_until_idle(k, [slow, quick, done])
+    starts = [parent_id(m) for m in seen if m["msg_type"] == "execute_input"]
+    assert starts == [slow, quick, done]
+    assert [m["content"]["text"] for m in outputs_of(seen, quick)] == ["quick\n"]
+    # and the queue is free again: a cell sent now starts at once
+    assert run(k, "print('after')").stdout == "after\n"
+
+
 # -- 3. the frontend sees the sub-kernel's own messages -------------------------------
 def test_frontend_sees_the_sub_kernels_messages(k):
     drain_iopub(k)
