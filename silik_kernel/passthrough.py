@@ -22,7 +22,7 @@ import zmq
 
 from .errors import KernelDiedError, SilikError
 from .subkernel import SubKernel
-from .wire import RELAYED_IOPUB, authentic, state_of, unpack
+from .wire import DELIM, RELAYED_IOPUB, loads, msg_type_of, state_of, unpack
 
 if TYPE_CHECKING:
     from .kernel import SilikKernel
@@ -58,7 +58,9 @@ class PassThroughCell:
         """Send the request (at once, from the socket callback when nothing is queued)."""
         k = self.kernel
         content = self.request["content"]
-        k._allow_stdin = bool(content.get("allow_stdin", False))
+        allow_stdin = bool(content.get("allow_stdin", False))
+        if k._allow_stdin != allow_stdin:  # a trait: setting it costs more than reading
+            k._allow_stdin = allow_stdin
         k._interrupted = False
         k._running_paths.append(self.path)
         k._cell_task = self.done  # an interrupt that reaches no kernel cancels it
@@ -116,7 +118,7 @@ class PassThroughCell:
         elif channel == "shell":
             if msg_type != "execute_reply":
                 return
-            self.reply = json.loads(parts[4])
+            self.reply = loads(parts[4])
             # Before the frontend can see this cell finish (see SilikKernel.finish_cell).
             self.kernel.abort_after(self.request, self.reply)
             self.kernel.reply_raw(self.idents, parts)
@@ -158,17 +160,17 @@ def parse_request(
     to ipykernel is checked again there. ``SilikKernel._take_execute`` records
     the signature of the messages it takes.
     """
-    session = kernel.session
+    every = [p.bytes if isinstance(p, zmq.Frame) else bytes(p) for p in msg]
     try:
-        idents, parts = session.feed_identities(msg, copy=False)
+        i = every.index(DELIM)
     except ValueError:
         return None
-    frames = [p.bytes if isinstance(p, zmq.Frame) else bytes(p) for p in parts]
-    if len(frames) < 5:
+    frames = every[i + 1 :]
+    if len(frames) < 5 or msg_type_of(frames[1]) != "execute_request":
         return None
-    header = json.loads(frames[1])
+    if not kernel._signer.check(frames, record=False):
+        return None
+    header = loads(frames[1])
     if not isinstance(header, dict) or header.get("msg_type") != "execute_request":
         return None
-    if not authentic(session, frames, record=False):
-        return None
-    return [bytes(i) for i in idents], unpack(frames, header), frames
+    return every[:i], unpack(frames, header), frames

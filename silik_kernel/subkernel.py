@@ -17,6 +17,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import zmq
@@ -30,7 +31,9 @@ from traitlets.config import Config
 from .errors import KernelDiedError, SilikError
 from .wire import (
     DELIM,
+    NOBLOCK,
     Signer,
+    loads,
     msg_type_of,
     readable,
     recv_frames,
@@ -69,6 +72,7 @@ class ExecuteOptions:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=256)  # a cell's id is quoted when it is sent and when it is done
 def _quoted(msg_id: str) -> bytes:
     """``msg_id`` as it appears in a JSON header."""
     return json.dumps(msg_id).encode()
@@ -428,8 +432,8 @@ class SubKernel:
             if quoted in parts[2]:
                 self._to_raw(raw, channel, msg_type_of(parts[1]), parts)
                 return
-        header = json.loads(parts[1])
-        parent = json.loads(parts[2])
+        header = loads(parts[1])
+        parent = loads(parts[2])
         parent_id = parent.get("msg_id")
         if isinstance(parent_id, str):
             # (a msg_id written otherwise than json.dumps writes it is found here)
@@ -496,7 +500,7 @@ class SubKernel:
 
     def _send(self, channel: str, frames: list[Any]) -> None:
         try:
-            send_frames(self._sockets[channel], frames, zmq.NOBLOCK)
+            send_frames(self._sockets[channel], frames, NOBLOCK)
         except zmq.Again:
             raise SilikError(
                 "the kernel is not reading its messages (1000 are waiting)", hint=None

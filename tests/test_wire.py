@@ -6,7 +6,9 @@ import json
 
 from jupyter_client.session import Session
 
-from silik_kernel.wire import DELIM, LeanSession, msg_type_of, signer, state_of
+import pytest
+
+from silik_kernel.wire import DELIM, LeanSession, loads, msg_type_of, signer, state_of
 
 
 def parts_of(session: Session, msg_type: str, content: dict) -> list[bytes]:
@@ -39,6 +41,25 @@ def test_the_signer_follows_a_new_key():
     session.key = b"after"
     assert check.check(parts_of(Session(key=b"after"), "status", {"execution_state": "idle"}))
     assert not check.check(parts_of(Session(key=b"before"), "status", {"execution_state": "idle"}))
+
+
+@pytest.mark.parametrize("size", [0, 100, 64 * 1024, 64 * 1024 + 1, 300_000])
+@pytest.mark.parametrize("scheme", ["hmac-sha256", "hmac-sha512", "hmac-md5"])
+def test_the_signer_signs_as_the_session_does(size, scheme):
+    """Small messages are signed in one call, large ones part by part: same signature."""
+    session = Session(key=b"secret", signature_scheme=scheme)
+    parts = parts_of(session, "stream", {"name": "stdout", "text": "\u00e9" * size})
+    assert signer(session).sign(parts[1:5]) == session.sign(parts[1:5]) == parts[0]
+    assert signer(session).check(parts)
+
+
+def test_loads_reads_what_json_reads_and_refuses_what_it_refuses():
+    for text in ('{"a": [1, 2.5, null, true]}', ' {"a": 1}', '"\u00e9"', "{}", '{"k": "\u00e9"}'):
+        assert loads(text.encode()) == json.loads(text)
+    assert loads("{\"é\": \"ü\"}".encode()) == {"é": "ü"}
+    for bad in (b'{"a": 1} trailing', b"", b"{", b'{"a": 1}{}'):
+        with pytest.raises(ValueError):
+            loads(bad)
 
 
 def test_a_recorded_request_is_a_replay_for_lean_deserialize():
