@@ -15,7 +15,7 @@ from traitlets import Type
 
 from .iopub import DirectIOPub
 from .kernel import SilikKernel
-from .wire import LeanSession
+from .wire import RELAY_HWM, LeanSession
 
 log = logging.getLogger("silik.app")
 
@@ -41,6 +41,7 @@ class SilikKernelApp(SingleLoopKernelApp):
         # As ipykernel's, without the IOPub thread (iopub.py says why).
         socket = context.socket(zmq.XPUB)
         socket.linger = 1000
+        socket.sndhwm = RELAY_HWM  # a slow frontend gets a burst late, not in part
         self._apply_curve_server_options(socket)
         self.iopub_port = self._bind_socket(socket, self.iopub_port)
         self.configure_tornado_logger()

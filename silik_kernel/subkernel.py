@@ -32,6 +32,7 @@ from .errors import KernelDiedError, SilikError
 from .wire import (
     DELIM,
     NOBLOCK,
+    RELAY_HWM,
     Signer,
     loads,
     msg_type_of,
@@ -70,6 +71,18 @@ class ExecuteOptions:
     user_expressions: dict[str, str] = field(default_factory=dict)
     stop_on_error: bool = True
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def _relay_context() -> zmq.asyncio.Context:
+    """The context of every sub-kernel's sockets: one shared ZMQ context (a context
+    per client would cost an I/O thread per kernel), whose sockets queue up to
+    RELAY_HWM messages before they drop any."""
+    shared = zmq.asyncio.Context.instance()
+    context = zmq.asyncio.Context(shadow=shared.underlying)
+    context.setsockopt(zmq.RCVHWM, RELAY_HWM)  # a default for the sockets it makes
+    context.setsockopt(zmq.SNDHWM, RELAY_HWM)
+    return context
 
 
 @lru_cache(maxsize=256)  # a cell's id is quoted when it is sent and when it is done
@@ -315,8 +328,7 @@ class SubKernel:
             session=uuid.uuid4().hex,
             username="silik",
         )
-        # One shared context: a context per client would cost an I/O thread per kernel.
-        client = AsyncKernelClient(session=session, context=zmq.asyncio.Context.instance())
+        client = AsyncKernelClient(session=session, context=_relay_context())
         client.load_connection_info(info)
         return client
 
@@ -503,7 +515,7 @@ class SubKernel:
             send_frames(self._sockets[channel], frames, NOBLOCK)
         except zmq.Again:
             raise SilikError(
-                "the kernel is not reading its messages (1000 are waiting)", hint=None
+                f"the kernel is not reading its messages ({RELAY_HWM:,} are waiting)", hint=None
             ) from None
         # Sending can consume the edge-triggered read signal of a message arriving
         # at that moment (this once hung a cell): look for one.

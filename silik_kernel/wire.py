@@ -20,6 +20,12 @@ from jupyter_client.session import Session
 
 DELIM = b"<IDS|MSG>"
 
+# Messages a relay socket holds for a reader that is behind, before it drops any
+# (ZMQ's default high-water mark is 1,000). silik reads its sub-kernels' IOPub into
+# memory as fast as it arrives and keeps up to this much for a slow frontend: a
+# burst of output is delivered late rather than lost.
+RELAY_HWM = 100_000
+
 # IOPub types silik passes on from a sub-kernel: outputs and comms. Status and
 # execute_input are the cell's own (silik's, or the sub-kernel's in a pass-through
 # cell); a finished cell passes these on still (output of its threads and timers).

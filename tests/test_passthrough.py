@@ -381,3 +381,49 @@ def test_input_through_a_passthrough_cell(k):
     res = Result(reply, outputs_of(seen, msg_id))
     assert res.status == "ok", res.content
     assert res.stdout == "hello ada\n", summary(seen)
+
+
+# -- 6. a frontend that is behind loses nothing -------------------------------------------
+def test_a_frontend_that_reads_late_gets_every_line(silik):
+    """A burst of output to a frontend that is not reading: ZMQ's default high-water
+    mark (1,000 messages) would drop what does not fit in it and the socket buffers;
+    silik keeps it (RELAY_HWM) and the frontend gets every line once it reads."""
+    silik.ok("new python3 -l burst")
+    assert "connected" in silik.ok("> burst.py").stdout
+    context = zmq.Context()
+    context.setsockopt(zmq.RCVHWM, 10)  # this frontend's own buffers: small
+    context.setsockopt(zmq.RCVBUF, 4096)
+    slow = BlockingKernelClient(context=context)
+    slow.load_connection_info(silik.km.get_connection_info())
+    slow.start_channels()
+    try:
+        slow.wait_for_ready(timeout=TIMEOUT)
+        lines, width = 4000, 2000
+        msg_id = slow.execute(f"for i in range({lines}): print(str(i).rjust({width}), flush=True)")
+        # Not reading IOPub: only the reply, once the cell is over.
+        deadline = time.monotonic() + 60
+        while True:
+            reply = slow.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.1))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        assert reply["content"]["status"] == "ok"
+        time.sleep(0.5)
+        text = []
+        while True:
+            try:
+                msg = slow.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.1))
+            except Empty:
+                raise AssertionError(f"no idle: {len(text)} stream messages came") from None
+            if parent_id(msg) != msg_id:
+                continue
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            if msg["msg_type"] == "stream":
+                text.append(msg["content"]["text"])
+        got = "".join(text).splitlines()
+        assert len(got) == lines, f"{lines - len(got)} lines lost"
+        assert [int(line) for line in got] == list(range(lines))
+    finally:
+        slow.stop_channels()
+        context.term()
+    silik.execute("<")
