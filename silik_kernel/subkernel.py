@@ -24,7 +24,6 @@ import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.ioloop import AsyncIOLoopKernelManager
-from jupyter_client.session import Session
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.config import Config
 
@@ -33,6 +32,7 @@ from .wire import (
     DELIM,
     NOBLOCK,
     RELAY_HWM,
+    LeanSession,
     Signer,
     loads,
     msg_type_of,
@@ -322,7 +322,7 @@ class SubKernel:
         if isinstance(key, str):
             key = key.encode()
         # Own session: own ZMQ identity (ROUTER_HANDOVER) and own msg_id space.
-        session = Session(
+        session = LeanSession(
             key=key,
             signature_scheme=info.get("signature_scheme", "hmac-sha256"),
             session=uuid.uuid4().hex,

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import re
 from typing import Any
 
 import zmq
+import zmq.asyncio
+from jupyter_client._version import protocol_version
 from jupyter_client.adapter import adapt
-from jupyter_client.session import Session
+from jupyter_client.session import DONE, Session, extract_header, utcnow
 
 DELIM = b"<IDS|MSG>"
 
@@ -177,7 +180,119 @@ def unpack(
 
 
 class LeanSession(Session):
-    """The kernels' Session: ``deserialize`` without date parsing."""
+    """The kernels' Session: ``deserialize`` without date parsing, and messages
+    built, signed and packed without reading the session's traits for each one
+    (jupyter_client's ``msg``/``serialize``/``send`` read about thirty per message).
+
+    The traits are read again whenever one of them changes.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lean_traits()
+        self.observe(self._lean_traits, names=_LEAN_TRAITS)
+
+    def _lean_traits(self, change: Any = None) -> None:
+        self._l_session = self.session
+        self._l_username = self.username
+        self._l_metadata = self.metadata
+        self._l_pack = self.pack
+        self._l_copy_threshold = self.copy_threshold
+        self._l_pid = self.pid if self.check_pid else None
+        self._l_plain = not self.adapt_version and not self.debug
+        self._l_sign = signer(self).sign
+
+    @property
+    def msg_id(self) -> str:
+        number = self.message_count
+        self.message_count = number + 1
+        return f"{self._l_session}_{os.getpid()}_{number}"
+
+    def msg_header(self, msg_type: str) -> dict[str, Any]:
+        return {
+            "msg_id": self.msg_id,
+            "msg_type": msg_type,
+            "username": self._l_username,
+            "session": self._l_session,
+            "date": utcnow(),
+            "version": protocol_version,
+        }
+
+    def msg(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        parent: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        header = self.msg_header(msg_type) if header is None else header
+        msg_metadata = self._l_metadata.copy()
+        if metadata is not None:
+            msg_metadata.update(metadata)
+        return {
+            "header": header,
+            "msg_id": header["msg_id"],
+            "msg_type": header["msg_type"],
+            "parent_header": {} if parent is None else extract_header(parent),
+            "content": {} if content is None else content,
+            "metadata": msg_metadata,
+        }
+
+    def sign(self, msg_list: list[bytes]) -> bytes:
+        return self._l_sign(msg_list)
+
+    def serialize(
+        self, msg: dict[str, Any], ident: list[bytes] | bytes | None = None
+    ) -> list[bytes]:
+        content = msg.get("content", {})
+        if not isinstance(content, dict):
+            return super().serialize(msg, ident)  # None, bytes, str or an error
+        pack = self._l_pack
+        real = [
+            pack(msg["header"]),
+            pack(msg["parent_header"]),
+            pack(msg["metadata"]),
+            pack(content),
+        ]
+        if isinstance(ident, list):
+            to_send = [*ident, DELIM]
+        else:
+            to_send = [DELIM] if ident is None else [ident, DELIM]
+        to_send.append(self._l_sign(real))
+        to_send.extend(real)
+        return to_send
+
+    def send(
+        self,
+        stream: Any,
+        msg_or_type: dict[str, Any] | str,
+        content: dict[str, Any] | None = None,
+        parent: dict[str, Any] | None = None,
+        ident: bytes | list[bytes] | None = None,
+        buffers: list[Any] | None = None,
+        track: bool = False,
+        header: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        if (
+            buffers
+            or track
+            or not self._l_plain
+            or not isinstance(msg_or_type, str)
+            or isinstance(stream, zmq.asyncio.Socket)
+            or (self._l_pid is not None and os.getpid() != self._l_pid)
+        ):  # anything unusual: jupyter_client's way
+            return super().send(
+                stream, msg_or_type, content, parent, ident, buffers, track, header, metadata
+            )
+        msg = self.msg(msg_or_type, content, parent, header, metadata)
+        to_send = self.serialize(msg, ident)
+        if stream:
+            longest = max(len(part) for part in to_send)
+            stream.send_multipart(to_send, copy=longest < self._l_copy_threshold)
+        msg["tracker"] = DONE
+        return msg
 
     def deserialize(
         self, msg_list: list[Any], content: bool = True, copy: bool = True
@@ -197,6 +312,21 @@ class LeanSession(Session):
         else:
             msg["buffers"] = [memoryview(bytes(m.bytes)) for m in msg_list[5:]]
         return adapt(msg)
+
+
+# The traits LeanSession reads once, and again when one changes.
+_LEAN_TRAITS = [
+    "session",
+    "username",
+    "metadata",
+    "pack",
+    "copy_threshold",
+    "pid",
+    "check_pid",
+    "adapt_version",
+    "debug",
+    "auth",
+]
 
 
 # -- sending and receiving frames ------------------------------------------------

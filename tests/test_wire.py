@@ -134,3 +134,66 @@ def test_a_relayed_request_gets_its_own_messages_only():
     receive("s_é_2", "status", {"execution_state": "idle"})
     assert got == [("in flight", "iopub", "status")]
     assert sub.execution_state == "idle"
+
+
+# -- LeanSession builds what jupyter_client's Session builds -------------------------------
+class FakeStream:
+    def __init__(self) -> None:
+        self.sent: list[list[bytes]] = []
+
+    def send_multipart(self, frames: list[bytes], copy: bool = True) -> None:
+        self.sent.append(list(frames))
+
+
+def twins(**kw) -> tuple[LeanSession, Session]:
+    lean, plain = LeanSession(**kw), Session(**kw)
+    lean.message_count = plain.message_count = 7
+    return lean, plain
+
+
+def test_lean_messages_are_the_ones_jupyter_client_builds():
+    lean, plain = twins(key=b"k", session="S", username="u")
+    parent = Session(key=b"k").msg("execute_request", {"code": "1"})
+    a = lean.msg("status", {"execution_state": "idle"}, parent=parent, metadata={"x": 1})
+    b = plain.msg("status", {"execution_state": "idle"}, parent=parent, metadata={"x": 1})
+    assert a["header"]["msg_id"] == b["header"]["msg_id"]
+    b["header"]["date"] = a["header"]["date"]
+    assert a == b
+    assert lean.serialize(a, ident=[b"id"]) == plain.serialize(b, ident=[b"id"])
+    assert lean.serialize(a, ident=b"id") == plain.serialize(b, ident=b"id")
+    assert lean.serialize(a) == plain.serialize(b)
+    # contents that are not dicts: jupyter_client's way
+    raw = dict(a, content=b'{"execution_state": "busy"}')
+    assert lean.serialize(raw) == plain.serialize(dict(b, content=raw["content"]))
+
+
+def test_lean_send_sends_what_jupyter_client_sends():
+    lean, plain = twins(key=b"k", session="S", username="u")
+    parent = Session(key=b"k").msg("execute_request", {"code": "1"})
+    for kw in ({}, {"buffers": [b"\x00\x01"]}, {"metadata": {"m": [1]}, "ident": [b"a", b"b"]}):
+        ls, ps = FakeStream(), FakeStream()
+        sent_lean = lean.send(ls, "comm_msg", {"data": {}}, parent=parent, **kw)
+        sent_plain = plain.send(ps, "comm_msg", {"data": {}}, parent=parent, **kw)
+        assert sent_lean["header"]["msg_id"] == sent_plain["header"]["msg_id"]
+        # the same frames but for the date (and so the signature)
+        got = [plain.deserialize(f[f.index(DELIM) + 1 :]) for f in (ls.sent[0], ps.sent[0])]
+        for msg in got:
+            msg["header"].pop("date")
+        assert got[0]["header"] == got[1]["header"]
+        assert got[0]["content"] == got[1]["content"] and got[0]["metadata"] == got[1]["metadata"]
+        assert [bytes(b) for b in got[0]["buffers"]] == [bytes(b) for b in got[1]["buffers"]]
+        assert ls.sent[0][: ls.sent[0].index(DELIM)] == ps.sent[0][: ps.sent[0].index(DELIM)]
+
+
+def test_lean_session_follows_its_traits():
+    lean = LeanSession(key=b"k", session="S", username="u")
+    lean.session, lean.username, lean.key = "T", "v", b"other"
+    lean.metadata = {"who": "me"}
+    msg = lean.msg("status", {"execution_state": "idle"})
+    assert msg["header"]["session"] == "T" and msg["header"]["username"] == "v"
+    assert msg["header"]["msg_id"].startswith("T_")
+    assert msg["metadata"] == {"who": "me"}
+    frames = lean.serialize(msg)
+    assert Session(key=b"other").deserialize(frames[frames.index(DELIM) + 1 :])["content"] == {
+        "execution_state": "idle"
+    }
