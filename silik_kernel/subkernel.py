@@ -110,6 +110,7 @@ class Execution:
         self._died: str | None = None
         self._waiter: asyncio.Future | None = None
         self._closed = False
+        self._ended = False  # the reply was handed out
         #: how a death is told (the manager names the kernel)
         self.describe_death: Callable[[str], str] = str
 
@@ -136,23 +137,26 @@ class Execution:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def __aiter__(self) -> AsyncIterator[tuple[str, Message]]:
-        return self._messages()
+    def __aiter__(self) -> Execution:
+        return self
 
-    async def _messages(self) -> AsyncIterator[tuple[str, Message]]:
+    async def __anext__(self) -> tuple[str, Message]:
+        # A class, not an async generator: a reader that stops at the reply leaves no
+        # generator for asyncio to close later (its finalizer wakes the loop through
+        # the self-pipe, on the way of every `run` cell's end).
         items = self._items
         while True:
-            while items:
-                yield items.popleft()
+            if items:
+                return items.popleft()
+            if self._ended:
+                raise StopAsyncIteration
             if self._died is not None:
                 raise KernelDiedError(self.describe_death(self._died))
             if self._reply is not None and self._idle:
                 # Anything later (threads, timers) goes to ``late`` from now on.
                 self.close()
-                while items:
-                    yield items.popleft()
-                yield "shell", self._reply
-                return
+                self._ended = True
+                return "shell", self._reply
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
