@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from .errors import KernelDiedError, SilikError
+from .gateway_config import configured_gateway_url
 from .subkernel import ExecuteOptions, Execution, Message, Sink, SubKernel
 from .tree import Folder, KernelEntry, Tree, extension_for_language
 
@@ -85,8 +86,6 @@ class SilikManager:
     def session_gateway(self) -> str | None:
         """The session's default gateway URL, if any (read without importing the
         gateway client)."""
-        from .gateway_config import configured_gateway_url
-
         return configured_gateway_url()
 
     async def remote_kernelspecs(self, gateway: str | None = None) -> tuple[str, list[SpecInfo]]:

@@ -22,7 +22,7 @@ import zmq
 
 from .errors import KernelDiedError, SilikError
 from .subkernel import SubKernel
-from .wire import DELIM, RELAYED_IOPUB, loads, msg_type_of, state_of, unpack
+from .wire import DELIM, RELAYED_IOPUB, loads, msg_type_of, unpack
 
 if TYPE_CHECKING:
     from .kernel import SilikKernel
@@ -109,7 +109,8 @@ class PassThroughCell:
             self.done.set_exception(KernelDiedError(msg_type.reason))
             return
         if channel == "iopub":
-            if msg_type == "status" and state_of(parts[4]) == "idle":
+            # (SubKernel._to_raw has just read this status into execution_state)
+            if msg_type == "status" and self.sub.execution_state == "idle":
                 self.idle = True
                 if self.reply is None:
                     self._held_idle = parts  # after the reply (see below)

@@ -325,7 +325,6 @@ _LEAN_TRAITS = [
     "check_pid",
     "adapt_version",
     "debug",
-    "auth",
 ]
 
 
