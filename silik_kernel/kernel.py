@@ -14,7 +14,7 @@ import asyncio
 import atexit
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,67 @@ CONNECT_ESCAPES = ("/cmd", "<")
 
 class CellStopped(Exception):
     """A line of a multi-line cell failed; the error was already reported."""
+
+
+class CellEnd:
+    """The end of a cell run by silik (``_execute_request``): its reply and idle.
+
+    A cell that is one `run CODE PATH` line ends from the callbacks that bring its
+    kernel's messages (an :class:`~silik_kernel.subkernel.Ender` of its run): its
+    reply and idle are built when the kernel's reply arrives (the kernel's idle
+    follows it by 0.3 ms or more here) and leave the moment that idle does. The
+    cell's task still unwinds the command layers, to the same reply (checked),
+    and sends nothing. Endings that take words of silik's own (an aborted run, a
+    death) are left to that general path.
+    """
+
+    __slots__ = ("kernel", "idents", "request", "metadata", "sent", "_ready")
+
+    def __init__(
+        self,
+        kernel: SilikKernel,
+        idents: list[bytes],
+        request: dict[str, Any],
+        metadata: dict[str, Any],
+    ) -> None:
+        self.kernel = kernel
+        self.idents = idents
+        self.request = request
+        self.metadata = metadata
+        self.sent: dict[str, Any] | None = None  # the reply, once sent
+        self._ready: tuple[dict[str, Any], list[bytes], list[bytes]] | None = None
+
+    def prepare(self, reply_msg: Message) -> None:
+        k = self.kernel
+        if k._cell_end is not self:
+            return
+        content = reply_msg["content"]
+        status = content.get("status")
+        if status == "ok":
+            reply = k._ok_reply()
+        elif status == "error":  # as _run_lines reports run_on_kernel's SubKernelError
+            reply = k._error_reply(SubKernelError(content), publish=False, content=content)
+        else:
+            return
+        metadata = k.finish_metadata(self.request, self.metadata, reply)
+        self._ready = (reply, *k.end_frames(self.idents, self.request, reply, metadata))
+
+    def finish(self, pending: Sequence[tuple[str, Message]], reply_msg: Message) -> bool:
+        k = self.kernel
+        if k._cell_end is not self:
+            return False
+        for channel, msg in pending:
+            if channel != "iopub" or msg["header"]["msg_type"] in RELAYED_IOPUB:
+                return False  # output the reader has yet to forward (its execute_input is not)
+        if self._ready is None:
+            self.prepare(reply_msg)
+            if self._ready is None:
+                return False
+        reply, reply_frames, idle_frames = self._ready
+        self.sent = reply
+        k._cell_task = None  # finished: an interrupt has nothing left to cancel
+        k.send_end(self.request, reply, reply_frames, idle_frames)
+        return True
 
 
 class SilikKernel(MainLoopKernel):
@@ -91,6 +152,7 @@ class SilikKernel(MainLoopKernel):
         # (path, code, execution, tree path) of a `run` cell sent as it arrived
         self._early_run: tuple[str, str, Execution, str] | None = None
         self._cell_task: asyncio.Task | None = None
+        self._cell_end: CellEnd | None = None  # of the cell _execute_request runs
         self._interrupted = False
         self._history: list[tuple[int, int, str]] = []
         self._comm_kernels: dict[str, str] = {}  # comm_id -> kernel_id at the other end
@@ -194,6 +256,9 @@ class SilikKernel(MainLoopKernel):
         early = self._take_early_run(path, code) if options is None else None
         if early is not None:
             run, where = early
+            end = self._cell_end
+            if end is not None:  # the cell is this one line: it can end with the run
+                run.ender = end
         else:
             opts = options or ExecuteOptions(allow_stdin=self._allow_stdin)
             notice = self.manager.take_restart_notice(path)
@@ -494,6 +559,7 @@ class SilikKernel(MainLoopKernel):
         if not silent:
             self.execution_count += 1
             self._publish_execute_input(code, request, self.execution_count)
+        end = self._cell_end = CellEnd(self, idents, request, metadata)
         try:
             reply = await self.do_execute(
                 code,
@@ -512,7 +578,12 @@ class SilikKernel(MainLoopKernel):
             )
             reply = self._error_reply(err, publish=True)
         finally:
+            self._cell_end = None
             self._drop_early_run()
+        if end.sent is not None:  # the cell ended from its run's callbacks
+            if end.sent != reply:
+                log.error("a run cell ended with %s, then unwound to %s", end.sent, reply)
+            return
         self.finish_cell(idents, request, reply, self.finish_metadata(request, metadata, reply))
 
     def finish_cell(
@@ -524,11 +595,32 @@ class SilikKernel(MainLoopKernel):
     ) -> None:
         """A cell's execute_reply and idle (for a pass-through cell whose kernel will
         not send them, too)."""
+        self.send_end(request, reply, *self.end_frames(idents, request, reply, metadata))
+
+    def end_frames(
+        self,
+        idents: list[bytes],
+        request: dict[str, Any],
+        reply: dict[str, Any],
+        metadata: dict[str, Any] | None,
+    ) -> tuple[list[bytes], list[bytes]]:
+        """A cell's execute_reply and idle status, signed, ready to send."""
+        session = self.session
+        msg = session.msg("execute_reply", reply, request, metadata=metadata)
+        idle = session.msg("status", {"execution_state": "idle"}, request)
+        topic = self._topics.get("status") or self._topic("status")
+        return session.serialize(msg, ident=idents), session.serialize(idle, ident=topic)
+
+    def send_end(
+        self,
+        request: dict[str, Any],
+        reply: dict[str, Any],
+        reply_frames: list[bytes],
+        idle_frames: list[bytes],
+    ) -> None:
         self.abort_after(request, reply)
-        msg = self.session.msg("execute_reply", reply, request, metadata=metadata)
-        self.send_reply(self.session.serialize(msg, ident=idents))
-        self._publish_status("idle", "shell")
-        self._flush_iopub()  # the frontend waits for this one
+        self.send_reply(reply_frames)
+        self._publish_now(idle_frames)  # the frontend waits for this one
 
     def abort_after(self, request: dict[str, Any], reply: dict[str, Any]) -> None:
         """After a failed cell (stop_on_error), abort the cells waiting behind it.
@@ -687,6 +779,9 @@ class SilikKernel(MainLoopKernel):
             await self._run_lines(lines, None)
         except CellStopped as stop:
             return stop.args[0]
+        return self._ok_reply()
+
+    def _ok_reply(self) -> dict[str, Any]:
         return {
             "status": "ok",
             "execution_count": self.execution_count,

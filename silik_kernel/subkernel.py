@@ -15,10 +15,10 @@ import os
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import zmq
 import zmq.asyncio
@@ -91,6 +91,21 @@ def _quoted(msg_id: str) -> bytes:
     return json.dumps(msg_id).encode()
 
 
+class Ender(Protocol):
+    """Does what the reader of an :class:`Execution` would do once its reply and idle
+    are in, from the message callbacks (no turn of the loop, no unwinding first)."""
+
+    def prepare(self, reply: Message) -> None:
+        """The reply came before the idle: get ready (build, send nothing)."""
+
+    def finish(self, pending: Sequence[tuple[str, Message]], reply: Message) -> bool:
+        """Reply and idle are in, and the reader waits for its next message, with
+        ``pending`` still to take: do what it would do at the end now and say True,
+        or say False to leave it to the reader. Either way the reader gets
+        ``pending``, then the reply."""
+        ...
+
+
 class Execution:
     """One execute_request, sent: its messages in order (``async for``), ending with
     ``("shell", execute_reply)`` once the reply and iopub idle have both arrived.
@@ -113,6 +128,8 @@ class Execution:
         self._ended = False  # the reply was handed out
         #: how a death is told (the manager names the kernel)
         self.describe_death: Callable[[str], str] = str
+        #: may end the reader's work from the message callbacks (see :class:`Ender`)
+        self.ender: Ender | None = None
 
     def sink(self, channel: str, msg: Message) -> None:
         if isinstance(msg, _Died):
@@ -122,6 +139,8 @@ class Execution:
                 return
             self._reply = msg
             if not self._idle:
+                if self.ender is not None:
+                    self.ender.prepare(msg)
                 return
         elif channel == "iopub" and msg["header"]["msg_type"] == "status":
             if msg["content"].get("execution_state") != "idle":
@@ -134,7 +153,14 @@ class Execution:
             if msg["header"]["msg_type"] == "execute_input":
                 return  # the next message or the end takes it along
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is None:
+            return  # the reader is busy elsewhere (or not reading yet): it will look
+        ender = self.ender
+        if ender is not None and self._reply is not None and self._idle and not self._died:
+            self.ender = None
+            if ender.finish(self._items, self._reply):
+                self.close()  # as the reader does on taking the reply
+        if not waiter.done():
             waiter.set_result(None)
 
     def __aiter__(self) -> Execution:

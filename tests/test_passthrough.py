@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import zmq
-from conftest import TIMEOUT, Result, validate_message
+from conftest import TIMEOUT, KernelDriver, Result, plain_text_of, validate_message
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
@@ -145,6 +145,60 @@ def test_pipelined_run_cells_run_once_and_stop_at_an_error(k1):
     statuses = [replies[msg_id]["content"]["status"] for msg_id in ids]
     assert statuses == ["ok"] * 5 + ["error"] + ["aborted"] * 3
     assert k1.ok("run 'print(n)' k1.py").stdout == "5\n"
+
+
+RUN_CELLS = [  # (code run on the kernel, the outputs' text, the error's name)
+    ("x = 1", [], None),
+    ("print(1); print(2, flush=True); print(3)", ["1\n2\n3\n"], None),
+    ("from IPython.display import display; display(7); 8", ["7", "8"], None),
+    ("1/0", [], "ZeroDivisionError"),
+    ("print('before'); raise KeyError('k')", ["before\n"], "KeyError"),
+]
+
+
+def test_a_one_line_run_cell_ends_with_its_kernels_messages(tmp_path):
+    """Command mode: a one-line `run` cell's reply and idle leave from the callback that
+    brings its kernel's idle (kernel.CellEnd), built when the kernel's reply came. The
+    frontend sees what the general path (a cell of two lines) shows: every output, the
+    kernel's error as the cell's, one busy and one idle; and the cell's task unwinds to
+    the reply already sent (silik logs an error otherwise)."""
+    log = tmp_path / "silik.log"
+    with open(log, "w") as err:
+        k = KernelDriver("silik", stderr=err)
+    try:
+        k.ok("new python3 -l k1")
+        for code, texts, ename in RUN_CELLS:
+            replies = []
+            for cell in (f"run {code!r} k1.py", f"run 'pass' k1.py\nrun {code!r} k1.py"):
+                msg_id = k.kc.execute(cell)
+                seen = [m for m in iopub_until_idle(k, [msg_id]) if parent_id(m) == msg_id]
+                reply = replies_for(k, [msg_id])[msg_id]["content"]
+                types = [m["msg_type"] for m in seen]
+                assert types[:2] == ["status", "execute_input"], (cell, summary(seen))
+                assert types[-1] == "status" and types.count("status") == 2, (cell, summary(seen))
+                assert seen[1]["content"]["execution_count"] == reply["execution_count"]
+                outputs = [m for m in seen if m["msg_type"] not in ("status", "execute_input")]
+                shown = [plain_text_of(m) for m in outputs if m["msg_type"] != "error"]
+                if outputs and outputs[0]["msg_type"] == "stream":  # lines may come in pieces
+                    shown = ["".join(shown)]
+                assert shown == texts, (cell, summary(seen))
+                errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
+                if ename is None:
+                    assert errors == [] and reply["status"] == "ok", (cell, reply)
+                    assert reply["payload"] == [] and reply["user_expressions"] == {}, reply
+                else:
+                    assert reply["status"] == "error", (cell, reply)
+                    assert [e["ename"] for e in errors] == [ename], (cell, summary(seen))
+                    assert (reply["ename"], reply["evalue"]) == (ename, errors[0]["evalue"])
+                    assert reply["traceback"] == errors[0]["traceback"]
+                replies.append({key: v for key, v in reply.items() if key != "execution_count"})
+            if ename is None:
+                assert replies[0] == replies[1], code
+            else:
+                assert [r["ename"] for r in replies] == [ename, ename], code
+    finally:
+        k.shutdown()
+    assert "unwound" not in log.read_text(), log.read_text()
 
 
 # -- 1. stop_on_error with pipelined cells --------------------------------------------
