@@ -5,14 +5,16 @@ rounds, so silik's ratio can be read against the price of the extra hop itself
 on the machine at hand (a wake-up of each process and ZMQ thread on the way):
 
 - ``CProxy``: libzmq's own proxy (``zmq.proxy``) on every channel, in threads of
-  the benchmark process. No Python runs per message: the floor of any relay.
+  a process of its own, as silik is. No Python runs per message: what the extra
+  process and its ZMQ hops cost by themselves.
 - ``PythonRelay``: a process with one asyncio loop that checks each message's
   signature and signs it again with the other side's key (the client and the
   kernel have different keys, as with silik), routing replies by their parent's
   msg_id. The least a relay written in Python does.
 
 Each starts its own python3 kernel; ``client()`` gives a jupyter_client client
-of the relay, ``close()`` stops everything.
+of the relay, ``close()`` stops everything. A relay process ends when its stdin
+closes: with the benchmark, however that ends.
 """
 
 from __future__ import annotations
@@ -57,64 +59,26 @@ def _client(info: dict[str, Any], timeout: float) -> BlockingKernelClient:
     return kc
 
 
-class CProxy:
-    """zmq.proxy per channel between a client and its own python3 kernel (same key)."""
+class _RelayProcess:
+    """A relay run by this file in a child process (``mode``: "c" or "python")."""
+
+    mode = ""
 
     def __init__(self) -> None:
         self.km, kernel = _start_kernel()
-        self.ctx = zmq.Context()
-        ports: dict[str, int] = {}
-        self._threads = []
-        for name in CHANNELS:
-            front_type, back_type = (
-                (zmq.XPUB, zmq.XSUB) if name == "iopub" else (zmq.ROUTER, zmq.DEALER)
-            )
-            front = self.ctx.socket(front_type)
-            ports[name] = front.bind_to_random_port("tcp://127.0.0.1")
-            back = self.ctx.socket(back_type)
-            back.connect(f"tcp://127.0.0.1:{kernel[name + '_port']}")
-            thread = threading.Thread(target=self._proxy, args=(front, back), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        key = kernel["key"].decode() if isinstance(kernel["key"], bytes) else kernel["key"]
-        self.info = _connection(kernel, ports, key)
-
-    @staticmethod
-    def _proxy(front: zmq.Socket, back: zmq.Socket) -> None:
-        try:
-            zmq.proxy(front, back)
-        except zmq.ContextTerminated:
-            pass
-        finally:
-            front.close(linger=0)
-            back.close(linger=0)
-
-    def client(self, timeout: float) -> BlockingKernelClient:
-        return _client(self.info, timeout)
-
-    def close(self) -> None:
-        self.ctx.term()  # ends every proxy (they close their sockets)
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self.km.shutdown_kernel(now=True)
-
-
-class PythonRelay:
-    """A minimal asyncio relay in its own process (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.km, kernel = _start_kernel()
-        key = uuid.uuid4().hex  # the client's key; the relay signs with the kernel's for it
+        kernel_key = kernel["key"].decode() if isinstance(kernel["key"], bytes) else kernel["key"]
+        # The C proxy passes signatures through: its client has the kernel's key. The
+        # Python relay re-signs: its client has a key of its own.
+        key = kernel_key if self.mode == "c" else uuid.uuid4().hex
         config = {
-            "kernel": {k: (v.decode() if isinstance(v, bytes) else v) for k, v in kernel.items()}
+            "kernel": {k: (v.decode() if isinstance(v, bytes) else v) for k, v in kernel.items()},
+            "front_key": key,
         }
-        config["front_key"] = key
         fd, path = tempfile.mkstemp(suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump(config, f)
-        # The relay ends when its stdin closes: with this process, however it ends.
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, path],
+            [sys.executable, __file__, self.mode, path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -123,8 +87,8 @@ class PythonRelay:
         line = self.proc.stdout.readline()
         os.unlink(path)
         if not line:
-            self.km.shutdown_kernel(now=True)
-            raise RuntimeError("the Python relay did not start")
+            self.close()
+            raise RuntimeError(f"the {type(self).__name__} relay did not start")
         self.info = _connection(kernel, json.loads(line), key)
 
     def client(self, timeout: float) -> BlockingKernelClient:
@@ -136,6 +100,18 @@ class PythonRelay:
         self.proc.kill()
         self.proc.wait(timeout=10)
         self.km.shutdown_kernel(now=True)
+
+
+class CProxy(_RelayProcess):
+    """zmq.proxy per channel between a client and its own python3 kernel (same key)."""
+
+    mode = "c"
+
+
+class PythonRelay(_RelayProcess):
+    """A minimal asyncio relay (see the module docstring)."""
+
+    mode = "python"
 
 
 # -- the relay process ----------------------------------------------------------------
@@ -151,11 +127,31 @@ def _signer(key: str) -> Any:
     return sign
 
 
-def _serve(config_path: str) -> None:
+def _until_parent_ends() -> None:
+    sys.stdin.read()  # the benchmark closed it, or ended
+    os._exit(0)
+
+
+def _serve_c(config: dict[str, Any]) -> None:
+    kernel = config["kernel"]
+    ctx = zmq.Context()
+    ports: dict[str, int] = {}
+    for name in CHANNELS:
+        front_type, back_type = (
+            (zmq.XPUB, zmq.XSUB) if name == "iopub" else (zmq.ROUTER, zmq.DEALER)
+        )
+        front = ctx.socket(front_type)
+        ports[name] = front.bind_to_random_port("tcp://127.0.0.1")
+        back = ctx.socket(back_type)
+        back.connect(f"tcp://127.0.0.1:{kernel[name + '_port']}")
+        threading.Thread(target=zmq.proxy, args=(front, back), daemon=True).start()
+    print(json.dumps(ports), flush=True)
+    _until_parent_ends()
+
+
+def _serve_python(config: dict[str, Any]) -> None:
     import asyncio
 
-    with open(config_path) as f:
-        config = json.load(f)
     kernel = config["kernel"]
     front_sign, back_sign = _signer(config["front_key"]), _signer(kernel["key"])
     ctx = zmq.Context()
@@ -223,14 +219,12 @@ def _serve(config_path: str) -> None:
     for sock in handlers:
         loop.add_reader(sock.getsockopt(zmq.FD), drain, sock)
 
-    def parent_gone() -> None:
-        sys.stdin.read()
-        os._exit(0)
-
-    threading.Thread(target=parent_gone, daemon=True).start()
+    threading.Thread(target=_until_parent_ends, daemon=True).start()
     print(json.dumps(ports), flush=True)
     loop.run_forever()
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1])
+    with open(sys.argv[2]) as f:
+        _config = json.load(f)
+    (_serve_c if sys.argv[1] == "c" else _serve_python)(_config)

@@ -224,8 +224,9 @@ def main() -> int:
         silik.ok("new python3 -l k1")
 
         # -- connect-mode round trip ---------------------------------------
-        # Timed in the same rounds as two reference relays (relays.py, not silik):
-        # what any process between client and kernel costs on this machine.
+        # Timed in the same rounds as two reference relays (relays.py, not silik), each
+        # a process of its own as silik is: what that process and its ZMQ hops cost
+        # by themselves (the C proxy), and with the least Python work per message.
         silik.ok("> k1.py")
         c_proxy, py_relay = CProxy(), PythonRelay()
         via_c, via_py = Client.of(c_proxy), Client.of(py_relay)
@@ -253,7 +254,7 @@ def main() -> int:
         b.row(label % "median", statistics.median(d), statistics.median(s), "ms", "<= 1.15x")
         b.row(label % "p95", pct(d, 95), pct(s, 95), "ms", "<= 1.15x")
         b.row(
-            "reference relay, not silik: libzmq's C proxy (no Python), median",
+            "reference relay, not silik: libzmq's C proxy, own process (no Python), median",
             statistics.median(d),
             statistics.median(c),
             "ms",
