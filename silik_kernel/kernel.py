@@ -153,6 +153,7 @@ class SilikKernel(MainLoopKernel):
         self._early_run: tuple[str, str, Execution, str] | None = None
         self._cell_task: asyncio.Task | None = None
         self._cell_end: CellEnd | None = None  # of the cell _execute_request runs
+        self._topics: dict[str, bytes] = {}  # msg_type -> IOPub topic (see _topic)
         self._interrupted = False
         self._history: list[tuple[int, int, str]] = []
         self._comm_kernels: dict[str, str] = {}  # comm_id -> kernel_id at the other end
@@ -180,7 +181,6 @@ class SilikKernel(MainLoopKernel):
             self._publish_now = self.iopub_socket.send_multipart
             self._flush_iopub = lambda: None
         self._signer = signer(self.session)
-        self._topics: dict[str, bytes] = {}  # msg_type -> IOPub topic
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.manager.prepare_children = self._serve_bridge
 
@@ -608,8 +608,8 @@ class SilikKernel(MainLoopKernel):
         session = self.session
         msg = session.msg("execute_reply", reply, request, metadata=metadata)
         idle = session.msg("status", {"execution_state": "idle"}, request)
-        topic = self._topics.get("status") or self._topic("status")
-        return session.serialize(msg, ident=idents), session.serialize(idle, ident=topic)
+        reply_frames = session.serialize(msg, ident=idents)
+        return reply_frames, session.serialize(idle, ident=self._topic("status"))
 
     def send_end(
         self,
@@ -664,11 +664,16 @@ class SilikKernel(MainLoopKernel):
     def publish_raw(self, msg_type: str, parts: list[bytes]) -> None:
         """Publish a sub-kernel's message as it came, signed with our key."""
         signature = self._signer.sign(parts[1:5])
-        topic = self._topics.get(msg_type)
-        if topic is None:
-            topic = self._topics[msg_type] = self._topic(msg_type)
         # At once: the sub-kernel's order and timing, not one turn of the loop later.
-        self._publish_now([topic, DELIM, signature, *parts[1:]])
+        self._publish_now([self._topic(msg_type), DELIM, signature, *parts[1:]])
+
+    def _topic(self, topic: str) -> bytes:
+        """ipykernel's IOPub topic for ``topic`` (a msg_type), built once per type:
+        every message silik publishes or relays has one."""
+        found = self._topics.get(topic)
+        if found is None:
+            found = self._topics[topic] = super()._topic(topic)
+        return found
 
     def reply_raw(self, idents: list[bytes], parts: list[bytes]) -> None:
         """Send a sub-kernel's reply as it came, signed with our key, to ``idents``."""

@@ -336,22 +336,22 @@ _send = zmq.backend.Socket.send
 _recv = zmq.backend.Socket.recv
 _get = zmq.backend.Socket.get
 _SNDMORE = int(zmq.SNDMORE)
-NOBLOCK = _NOBLOCK = int(zmq.NOBLOCK)
+NOBLOCK = int(zmq.NOBLOCK)  # flags as ints: an enum flag costs an enum operation per frame
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
 
 def send_frames(sock: zmq.Socket, frames: list[Any], flags: int = 0) -> None:
     """``sock.send_multipart(frames, flags)``, for bytes-like frames (copied: a
-    zero-copy send costs a wake-up of pyzmq's garbage-collection thread)."""
-    flags = int(flags)  # an enum flag would cost an enum operation per frame
+    zero-copy send costs a wake-up of pyzmq's garbage-collection thread); ``flags``
+    an int, such as :data:`NOBLOCK`."""
     more = flags | _SNDMORE
     last = len(frames) - 1
     for i, frame in enumerate(frames):
         _send(sock, frame, more if i < last else flags)
 
 
-def recv_frames(sock: zmq.Socket, flags: int = _NOBLOCK, *, copy: bool = True) -> list[Any]:
+def recv_frames(sock: zmq.Socket, flags: int = NOBLOCK, *, copy: bool = True) -> list[Any]:
     """``sock.recv_multipart(flags, copy=copy)``: bytes, or zmq.Frame objects."""
     frames = []
     while True:
