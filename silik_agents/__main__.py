@@ -19,11 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command, rest = (args[0], args[1:]) if args else ("", [])
     if command == "install":
-        from .install import install
+        from silik_agents.install import install
 
         return install(rest)
     if command == "spec":
-        from .install import print_spec
+        from silik_agents.install import print_spec
 
         return print_spec(rest)
     if command == "run":
@@ -39,8 +39,8 @@ def run(argv: list[str]) -> int:
     ours, kernel_args = parser.parse_known_args(argv)
     # The pydantic-ai welcome banner would land in the first cell's stderr.
     os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
-    from .app import launch
-    from .target import kernel_class_for
+    from silik_agents.app import launch
+    from silik_agents.target import kernel_class_for
 
     launch(kernel_class_for(ours.target, ours.name), kernel_args)
     return 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from traitlets import Type
 
-from silik_kernel.app import SingleLoopKernelApp
-
-from .kernel import AgentKernel
+from silik_agents.kernel import AgentKernel
+from silik_kernel.kernel.app import SingleLoopKernelApp
 
 
 class AgentKernelApp(SingleLoopKernelApp):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import ApprovalSettings
-from .render import format_args
+from silik_agents.config import ApprovalSettings
+from silik_agents.render import format_args
 
 #: Argument names that say what a call acts on: `Allow run_code on k1.py?`
 TARGET_ARGS = ("kernel", "path", "file", "filename", "target", "url", "name")

@@ -34,8 +34,8 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
-from .chat import MESSAGE_ID_KEY, TurnResult
-from .errors import AgentError
+from silik_agents.chat import MESSAGE_ID_KEY, TurnResult
+from silik_agents.errors import AgentError
 
 METADATA_KEY = "silik_agents"
 

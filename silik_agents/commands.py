@@ -21,12 +21,12 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
-from .errors import AgentError
-from .model_choice import ModelChoice, known_model_names
-from .render import code_span, format_args, short
+from silik_agents.errors import AgentError
+from silik_agents.model_choice import ModelChoice, known_model_names
+from silik_agents.render import code_span, format_args, short
 
 if TYPE_CHECKING:
-    from .kernel import AgentKernel
+    from silik_agents.kernel import AgentKernel
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__silik_agent_command__"

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from jupyter_core.paths import jupyter_config_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .policy import SilikSettings
+from silik_agents.policy import SilikSettings
 
 CONFIG_ENV = "SILIK_AGENT_CONFIG"
 MODEL_ENV = "SILIK_AGENT_MODEL"

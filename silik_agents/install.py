@@ -128,7 +128,7 @@ def _spec_from_args(
 
 def _check(target: str) -> str | None:
     """Why ``target`` cannot be used, or None. Import errors inside the module only warn."""
-    from .target import TargetError, check_target, import_target
+    from silik_agents.target import TargetError, check_target, import_target
 
     try:
         check_target(import_target(target), target)

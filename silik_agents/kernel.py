@@ -34,12 +34,8 @@ from pydantic_ai.tools import (
 )
 from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 
-from silik_kernel.bridge import BridgeClient
-from silik_kernel.kernelbase import MainLoopKernel
-from silik_kernel.service import strip_ansi
-
-from . import __version__
-from .approvals import (
+from silik_agents import __version__
+from silik_agents.approvals import (
     NO_STDIN_REASON,
     USER_DENIED,
     approval_prompt,
@@ -47,14 +43,17 @@ from .approvals import (
     preset_decision,
     question_prompt,
 )
-from .chat import ChatSession
-from .chat_protocol import history_from_metadata, reply_metadata
-from .commands import ChatCommand, ChatCommands, CommandOutput, collect_commands
-from .config import LoadedSettings, load_settings
-from .errors import AgentError, explain
-from .model_choice import ModelChoice, build_model, choose_model
-from .render import TurnView
-from .toolset import LocalBackend, SilikBackend, output_sink, silik_toolset
+from silik_agents.chat import ChatSession
+from silik_agents.chat_protocol import history_from_metadata, reply_metadata
+from silik_agents.commands import ChatCommand, ChatCommands, CommandOutput, collect_commands
+from silik_agents.config import LoadedSettings, load_settings
+from silik_agents.errors import AgentError, explain
+from silik_agents.model_choice import ModelChoice, build_model, choose_model
+from silik_agents.render import TurnView
+from silik_agents.toolset import LocalBackend, SilikBackend, output_sink, silik_toolset
+from silik_kernel.bridge import BridgeClient
+from silik_kernel.kernel.base import MainLoopKernel
+from silik_kernel.protocol.messages import strip_ansi
 
 log = logging.getLogger("silik.agents")
 
@@ -262,7 +261,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         settings = self.loaded.settings.logfire
         if not settings.enabled or self._agent is None:
             return
-        from .observability import instrument
+        from silik_agents.observability import instrument
 
         try:
             instrument(self._agent, settings, service_name=name)

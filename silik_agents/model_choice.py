@@ -16,7 +16,7 @@ from typing import Any
 from pydantic_ai.models import KnownModelName, Model, infer_model
 from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
 
-from .config import AgentSettings, LoadedSettings
+from silik_agents.config import AgentSettings, LoadedSettings
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import LogfireSettings
+from silik_agents.config import LogfireSettings
 
 
 def instrument(

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic_ai.agent import AbstractAgent
 
-from .kernel import AgentKernel
+from silik_agents.kernel import AgentKernel
 
 
 class TargetError(Exception):

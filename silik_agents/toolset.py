@@ -18,10 +18,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 from pydantic_ai import BinaryContent, FunctionToolset, ToolFailed
 
+from silik_agents.policy import ToolPolicy
 from silik_kernel.errors import SilikError
-from silik_kernel.service import ServiceError, output_text, strip_ansi
-
-from .policy import ToolPolicy
+from silik_kernel.protocol.messages import output_text, strip_ansi
+from silik_kernel.service import ServiceError
 
 #: Called with (kernel path, output event) for every output of code the agent
 #: runs, so the agent kernel can show it live in the chat cell.
@@ -51,9 +51,10 @@ class LocalBackend:
     """
 
     def __init__(self, caller: str = "agent") -> None:
-        from silik_kernel.builtin_commands import builtins
+        from silik_kernel.commands.builtin import builtins
+        from silik_kernel.commands.runner import run_command_text
         from silik_kernel.manager import SilikManager
-        from silik_kernel.service import ManagerService, run_command_text
+        from silik_kernel.service import ManagerService
 
         self.caller = caller
         self.manager = SilikManager()

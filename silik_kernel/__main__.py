@@ -9,12 +9,12 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["install"]:
-        from .install import install
+        from silik_kernel.install import install
 
         return install(args[1:])
     if args[:1] == ["help-md"]:
-        from .builtin_commands import builtins
-        from .plugins import load_plugins
+        from silik_kernel.commands.builtin import builtins
+        from silik_kernel.commands.plugins import load_plugins
 
         # help.md documents the built-ins; --plugins adds the installed plugins' sections.
         registry = load_plugins(builtins) if "--plugins" in args[1:] else builtins
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     # does not offer the debugger, so silence the check.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     _skip_pydantic_plugins()
-    from .app import launch
+    from silik_kernel.kernel.app import launch
 
     launch(args)
     return 0

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import os
 
-from .commands import (
+from silik_kernel.commands.fanout import GroupedOutput, KernelDone, KernelOutput, fan_out, summary
+from silik_kernel.commands.plugins import ENTRY_POINT_GROUP, load_plugins
+from silik_kernel.commands.registry import (
     KINDS,
     Arg,
     Command,
@@ -35,12 +37,10 @@ from .commands import (
     Output,
     SubKernelError,
 )
-from .errors import KernelDiedError, SilikError
-from .fanout import GroupedOutput, KernelDone, KernelOutput, fan_out, summary
-from .kernel import SilikKernel
-from .manager import SilikManager
-from .plugins import ENTRY_POINT_GROUP, load_plugins
-from .subkernel import ExecuteOptions
+from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.kernel.kernel import SilikKernel
+from silik_kernel.manager import SilikManager
+from silik_kernel.subkernels.subkernel import ExecuteOptions
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -71,7 +71,7 @@ __all__ = [
 
 def launch(kernel_class: type[SilikKernel] = SilikKernel, argv: list[str] | None = None) -> None:
     """Run ``kernel_class`` as a Jupyter kernel (the kernelspec passes ``-f CONNECTION_FILE``)."""
-    from .app import launch as launch_app
+    from silik_kernel.kernel.app import launch as launch_app
 
     # As `python -m silik_kernel`: silik offers no debugger, so skip debugpy's check.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")

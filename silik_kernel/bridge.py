@@ -30,8 +30,8 @@ import zmq
 import zmq.asyncio
 from pydantic import BaseModel, Field
 
-from .errors import SilikError
-from .service import ManagerService, ServiceError
+from silik_kernel.errors import SilikError
+from silik_kernel.service import ManagerService, ServiceError
 
 log = logging.getLogger("silik.bridge")
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-from .errors import KernelDiedError, SilikError
-from .gateway_config import configured_gateway_url
-from .subkernel import ExecuteOptions, Execution, Message, Sink, SubKernel
-from .tree import Folder, KernelEntry, Tree, extension_for_language
+from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.subkernels.gateway.settings import configured_gateway_url
+from silik_kernel.subkernels.subkernel import ExecuteOptions, Execution, Message, Sink, SubKernel
+from silik_kernel.tree import Folder, KernelEntry, Tree, extension_for_language
 
 if TYPE_CHECKING:
-    from .gateway import GatewayRegistry
+    from silik_kernel.subkernels.gateway.remote import GatewayRegistry
 
 log = logging.getLogger("silik.manager")
 
@@ -78,7 +78,7 @@ class SilikManager:
     def gateways(self) -> GatewayRegistry:
         """Gateway clients, imported on first use (jupyter_server and tornado are heavy)."""
         if self._gateways is None:
-            from .gateway import GatewayRegistry
+            from silik_kernel.subkernels.gateway.remote import GatewayRegistry
 
             self._gateways = GatewayRegistry()
         return self._gateways
@@ -221,7 +221,7 @@ class SilikManager:
             self.prepare_children()
         child_env = {**self.child_env, **(env or {})}
         if gw is not None:
-            from .gateway import RemoteSubKernel
+            from silik_kernel.subkernels.gateway.remote import RemoteSubKernel
         results = await asyncio.gather(
             *(
                 self._start_local(
@@ -420,7 +420,7 @@ class SilikManager:
             "kernel_info": {},
         }
         if rec.remote_host:
-            from .gateway import RemoteSubKernel
+            from silik_kernel.subkernels.gateway.remote import RemoteSubKernel
 
             info["remote_host"] = rec.remote_host
             if isinstance(rec.sub, RemoteSubKernel):

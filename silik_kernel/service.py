@@ -8,21 +8,17 @@ same methods, so behaviour cannot differ between the two.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from .errors import KernelDiedError, SilikError
-from .manager import SilikManager
-from .subkernel import ExecuteOptions
-from .tree import Folder, KernelEntry
+from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.manager import SilikManager
+from silik_kernel.protocol.messages import OUTPUT_TYPES
+from silik_kernel.subkernels.subkernel import ExecuteOptions
+from silik_kernel.tree import Folder, KernelEntry
 
 STREAM_OPS = frozenset({"run_code"})
-OUTPUT_TYPES = frozenset(
-    {"stream", "display_data", "update_display_data", "execute_result", "error", "clear_output"}
-)
 
 
 class ServiceError(Exception):
@@ -223,87 +219,3 @@ class ManagerService:
                 "seconds": round(time.monotonic() - started, 3),
             },
         }
-
-
-class TextFrontend:
-    """A frontend for commands run by agents: collects their output as plain text."""
-
-    def __init__(self, manager: SilikManager) -> None:
-        self.manager = manager
-        self.parts: list[str] = []
-
-    @property
-    def connected_path(self) -> str | None:
-        return None
-
-    def print(self, text: str, name: str = "stdout") -> None:
-        self.parts.append(text if text.endswith("\n") else text + "\n")
-
-    def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
-        self.print(data.get("text/plain", ""))
-
-    async def relay(self, path: str, code: str) -> dict[str, Any]:
-        reply: dict[str, Any] = {}
-        async for channel, msg in self.manager.execute(path, code, ExecuteOptions()):
-            if channel == "shell":
-                reply = msg["content"]
-            elif channel == "iopub":
-                text = output_text(msg["header"]["msg_type"], msg["content"])
-                if text:
-                    self.parts.append(text)
-        return reply
-
-    def forward(self, msg: dict[str, Any]) -> None:
-        text = output_text(msg["header"]["msg_type"], msg["content"])
-        if text:
-            self.parts.append(text)
-
-    def running(self, path: str) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()  # no cell here, so no interrupt to pass on
-
-    def enter_connect_mode(self, path: str) -> None:
-        raise SilikError("connect mode is for people at a frontend", hint="use run_code instead")
-
-    def leave_connect_mode(self) -> None:
-        pass
-
-    def request_exit(self) -> None:
-        raise SilikError("exit is not available here", hint=None)
-
-
-async def run_command_text(manager: SilikManager, registry: Any, line: str) -> str:
-    """Run one silik command line and return everything it printed, as plain text."""
-    from .commands import Context, SubKernelError, run_words
-    from .parsing import split_lines
-
-    lines = split_lines(line)
-    if len(lines) != 1:
-        raise SilikError("give exactly one silik command line", hint=None)
-    front = TextFrontend(manager)
-    try:
-        out = await run_words(Context(manager, front, registry), lines[0].words)
-    except SubKernelError:
-        return "".join(front.parts) + "(the code raised an error, shown above)"
-    if out is not None:
-        front.print(out.text)
-    return "".join(front.parts).rstrip("\n")
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
-def output_text(msg_type: str, content: dict[str, Any]) -> str:
-    """The plain-text face of one iopub output message (no ANSI codes)."""
-    if msg_type == "stream":
-        return strip_ansi(content.get("text", ""))
-    if msg_type in ("execute_result", "display_data", "update_display_data"):
-        text = content.get("data", {}).get("text/plain", "")
-        return strip_ansi(text) + "\n" if text else ""
-    if msg_type == "error":
-        tb = content.get("traceback") or [f"{content.get('ename')}: {content.get('evalue')}"]
-        return strip_ansi("\n".join(tb)) + "\n"
-    return ""

@@ -1,0 +1,2 @@
+"""The command language of silik cells: each command declared once (parser,
+help, completion, help.md), the built-in commands, plugins and fan-out."""

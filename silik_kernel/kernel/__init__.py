@@ -1,0 +1,1 @@
+"""The Jupyter-facing side of silik: the shell queue, replies, connect mode, comms."""

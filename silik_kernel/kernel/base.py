@@ -1,0 +1,219 @@
+"""What silik's kernels (the silik kernel and agent kernels) share on top of
+ipykernel's Kernel: state on the main loop, a cell an interrupt can cancel,
+error replies, and the history of their cells."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipykernel._version import kernel_protocol_version
+from ipykernel.kernelbase import Kernel
+
+
+class MainLoopKernel(Kernel):
+    """A kernel whose state lives on the main event loop.
+
+    Control messages (interrupt, shutdown) arrive on ipykernel's control thread;
+    :meth:`on_main_loop` runs a coroutine on the main loop and waits for it.
+    """
+
+    _main_loop: asyncio.AbstractEventLoop | None = None
+    #: the running cell's task (or future): what an interrupt that reaches no
+    #: kernel cancels
+    cell_task: asyncio.Future | None = None
+    shutting_down = False
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:
+        # No subshells (the app disables them) and no debugger. ipykernel's own
+        # kernel_info imports its debugger (debugpy: ~7 MB, ~70 ms) to find that out.
+        return {
+            "protocol_version": kernel_protocol_version,
+            "implementation": self.implementation,
+            "implementation_version": self.implementation_version,
+            "language_info": self.language_info,
+            "banner": self.banner,
+            "help_links": self.help_links,
+            "supported_features": [],
+        }
+
+    def start(self) -> None:
+        super().start()
+        self._main_loop = asyncio.get_event_loop()
+
+    async def on_main_loop(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        """From the control thread: run ``coro`` on the main loop, wait at most ``timeout``."""
+        if self._main_loop is None or not self._main_loop.is_running():
+            coro.close()
+            return None
+        fut = asyncio.run_coroutine_threadsafe(coro, self._main_loop)
+        return await asyncio.wait_for(asyncio.wrap_future(fut), timeout=timeout)
+
+    async def ask_frontend(
+        self,
+        prompt: str,
+        password: bool,
+        parent: dict[str, Any],
+        ident: Any,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> str:
+        """An input_request to the frontend, awaited without blocking the main loop.
+
+        ipykernel's own raw_input blocks the loop until the answer comes; here the
+        loop keeps serving (bridges, other kernels' output), and ``stop()`` (an
+        interrupt, say) ends the wait with "".
+        """
+        while self.stdin_socket.poll(0):  # drop stale replies
+            self.stdin_socket.recv_multipart()
+        self.session.send(
+            self.stdin_socket,
+            "input_request",
+            {"prompt": prompt, "password": password},
+            parent,
+            ident=ident,
+        )
+        while not stop():
+            if self.stdin_socket.poll(0):
+                _ident, reply = self.session.recv(self.stdin_socket)
+                if reply is not None:
+                    return str(reply["content"].get("value", ""))
+            await asyncio.sleep(0.01)
+        return ""
+
+    async def shutdown_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        """As ipykernel's, but the main loop stops a moment after the control loop.
+
+        ipykernel stops both loops at once; the control thread then flushes its
+        output through the IOPub thread that the main thread is already closing,
+        and the process hangs for the 10 s flush timeout before it exits.
+        """
+        content = await self.do_shutdown(parent["content"]["restart"])
+        self.session.send(stream, "shutdown_reply", content, parent, ident=ident)
+        self._shutdown_message = self.session.msg("shutdown_reply", content, parent)
+        await self._at_shutdown()
+        if self.control_stream:
+            control_loop = self.control_stream.io_loop
+            control_loop.add_callback(control_loop.stop)
+        main_loop = self.io_loop
+        # Without an IOPub thread (silik's DirectIOPub) there is nothing to wait for.
+        delay = 0.2 if getattr(self.iopub_thread, "thread", None) is not None else 0.0
+        main_loop.add_callback(lambda: main_loop.call_later(delay, main_loop.stop))
+
+    async def run_cancellable(
+        self, coro: Coroutine[Any, Any, dict[str, Any]], interrupted: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Run a cell so that an interrupt can cancel it; a cancelled cell replies
+        ``interrupted()``.
+
+        In the shell message's own task: a task of its own would cost a turn of the
+        loop before the cell's first request leaves.
+        """
+        task = asyncio.current_task()
+        self.cell_task = task
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if self.shutting_down or task is None:
+                raise
+            task.uncancel()  # handled: the shell task goes on to reply
+            return interrupted()
+        finally:
+            self.cell_task = None
+
+    async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        """Runs on the control thread: hand the work to the main loop."""
+        if self._main_loop is not None:
+            self._main_loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.on_interrupt()))
+        self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
+
+    async def on_interrupt(self) -> None:
+        """On the main loop: stop the running cell."""
+        self.cancel_cell()
+
+    def cancel_cell(self) -> None:
+        task = self.cell_task
+        if task is not None and not task.done():
+            task.cancel()
+
+
+def error_content(ename: str, evalue: str, traceback: list[str]) -> dict[str, Any]:
+    """An error's content, as an ``error`` message and a failed reply carry it."""
+    return {"ename": ename, "evalue": evalue, "traceback": list(traceback)}
+
+
+def error_reply(execution_count: int, content: Mapping[str, Any]) -> dict[str, Any]:
+    """A failed cell's execute_reply content (spec 5.3: ename, evalue, traceback)."""
+    return {
+        "status": "error",
+        "execution_count": execution_count,
+        "ename": content.get("ename"),
+        "evalue": content.get("evalue"),
+        "traceback": list(content.get("traceback") or []),
+    }
+
+
+def ok_reply(execution_count: int, payload: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "execution_count": execution_count,
+        "payload": payload if payload is not None else [],
+        "user_expressions": {},
+    }
+
+
+@dataclass
+class CellHistory:
+    """A kernel's own cells, answered with IPython's history semantics (one
+    session, numbered by cell): what a frontend's up-arrow and ``%history`` read."""
+
+    #: (session, execution_count, source), oldest first
+    cells: list[tuple[int, int, str]] = field(default_factory=list)
+    session: int = 1
+
+    def add(self, execution_count: int, source: str) -> None:
+        self.cells.append((self.session, execution_count, source))
+
+    def select(
+        self,
+        access: str,
+        start: int | None = None,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+    ) -> list[tuple[int, int, str]]:
+        items = list(self.cells)
+        if access == "range":
+            first = start or 0
+            return [h for h in items if h[1] >= first and (stop is None or h[1] < stop)]
+        if access == "search":
+            items = [h for h in items if fnmatch.fnmatchcase(h[2], pattern or "*")]
+        if unique:
+            latest = {h[2]: h for h in items}  # keeps the last occurrence of each source
+            items = [h for h in items if latest[h[2]] is h]
+        if access == "tail" or n:
+            items = items[-(n or 10) :]
+        return items
+
+    def reply(
+        self,
+        access: str,
+        output: bool,
+        start: int | None = None,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+        outputs: Mapping[int, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A history_reply's content; with ``output``, each input with its output
+        (from ``outputs`` by execution count, None where there is none)."""
+        items: list[Any] = self.select(access, start, stop, n, pattern, unique)
+        if output:
+            found = outputs or {}
+            items = [(s, c, (src, found.get(c))) for s, c, src in items]
+        return {"status": "ok", "history": items}

@@ -1,0 +1,1 @@
+"""Everything about talking to one kernel, local or behind a gateway."""

@@ -1,0 +1,1 @@
+"""Kernels on a Jupyter Kernel Gateway or Enterprise Gateway."""
