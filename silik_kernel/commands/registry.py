@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import html
-import inspect
 import logging
 import os
 import re
@@ -615,20 +614,3 @@ def _complete_file(typed: str) -> list[str]:
             full = os.path.join(head or ".", name)
             out.append(shown_head + name + ("/" if os.path.isdir(full) else ""))
     return out
-
-
-async def run_words(ctx: Context, words: list[str]) -> Output | None:
-    """Run one command line, already split into words: the kernel and the agent bridge use this."""
-    head = words[0]
-    if head.startswith(">") and head != ">":
-        words = [">", head[1:], *words[1:]]
-    elif (head.startswith("<") and head != "<") or (head.startswith("/cmd") and head != "/cmd"):
-        raise SilikError(f"unknown command {head!r}", hint="`/cmd` or `<` leave connect mode")
-    cmd = ctx.registry.get(words[0])
-    flags = words[1 : words.index("--")] if "--" in words else words[1:]  # `run -- --help k1.py`
-    if "--help" in flags or "-h" in flags[:1]:
-        return Output(cmd.help())
-    result = cmd.handler(ctx, cmd.parse(words[1:]))
-    if inspect.isawaitable(result):
-        result = await result
-    return Output(result) if isinstance(result, str) else result

@@ -4,14 +4,32 @@ without a frontend (an agent's `silik()` tool), whose output comes back as text.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Any
 
 from silik_kernel.commands.parsing import split_lines
-from silik_kernel.commands.registry import Context, SubKernelError, run_words
+from silik_kernel.commands.registry import Context, Output, SubKernelError
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.messages import output_text
 from silik_kernel.subkernels.subkernel import ExecuteOptions
+
+
+async def run_words(ctx: Context, words: list[str]) -> Output | None:
+    """Run one command line, already split into words: the kernel and the agent bridge use this."""
+    head = words[0]
+    if head.startswith(">") and head != ">":
+        words = [">", head[1:], *words[1:]]
+    elif (head.startswith("<") and head != "<") or (head.startswith("/cmd") and head != "/cmd"):
+        raise SilikError(f"unknown command {head!r}", hint="`/cmd` or `<` leave connect mode")
+    cmd = ctx.registry.get(words[0])
+    flags = words[1 : words.index("--")] if "--" in words else words[1:]  # `run -- --help k1.py`
+    if "--help" in flags or "-h" in flags[:1]:
+        return Output(cmd.help())
+    result = cmd.handler(ctx, cmd.parse(words[1:]))
+    if inspect.isawaitable(result):
+        result = await result
+    return Output(result) if isinstance(result, str) else result
 
 
 class TextFrontend:

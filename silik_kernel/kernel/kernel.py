@@ -31,9 +31,8 @@ from silik_kernel.commands.registry import (
     Context,
     Output,
     SubKernelError,
-    run_words,
 )
-from silik_kernel.commands.runner import run_command_text
+from silik_kernel.commands.runner import run_command_text, run_words
 from silik_kernel.errors import SilikError
 from silik_kernel.kernel.base import MainLoopKernel
 from silik_kernel.kernel.connect import PassThroughCell, parse_request

@@ -31,7 +31,7 @@ from silik_kernel.api import (
     load_plugins,
 )
 from silik_kernel.commands.builtin import builtins
-from silik_kernel.commands.registry import run_words
+from silik_kernel.commands.runner import run_words
 from silik_kernel.manager import SilikManager
 
 ROOT = Path(__file__).resolve().parents[2]

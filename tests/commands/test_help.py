@@ -9,7 +9,8 @@ import pytest
 
 from silik_kernel.__main__ import main
 from silik_kernel.commands.builtin import builtins
-from silik_kernel.commands.registry import Command, Context, run_words
+from silik_kernel.commands.registry import Command, Context
+from silik_kernel.commands.runner import run_words
 from silik_kernel.errors import SilikError
 
 HELP_MD = Path(__file__).resolve().parents[2] / "help.md"
