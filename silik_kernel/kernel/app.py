@@ -86,7 +86,7 @@ class ParentWatcher(threading.Thread):
         while not _orphaned(watched):
             time.sleep(0.5)
         kernel = getattr(self.app, "kernel", None)
-        if not getattr(kernel, "_shutting_down", False):
+        if not getattr(kernel, "shutting_down", False):
             log.warning("the frontend that started silik exited: stopping its kernels")
             os.kill(os.getpid(), signal.SIGTERM)  # SilikKernel._on_sigterm stops everything
         time.sleep(self.grace)  # a normal exit ends this daemon thread first

@@ -1,14 +1,17 @@
-"""Connect mode's fast path: a cell passed to the sub-kernel as it came.
+"""Connect mode: silik as a transparent gateway to one sub-kernel.
 
-In connect mode an ordinary cell needs nothing from silik: the frontend's
-execute_request goes to the connected sub-kernel unchanged (only re-signed with
-the sub-kernel's key), and every message the sub-kernel sends for it (status,
-execute_input, outputs, the reply) comes back unchanged, re-signed with silik's
-key. No JSON is re-encoded and silik publishes no status of its own, so the
-frontend sees exactly what the sub-kernel said, at almost no cost.
+:class:`ConnectMode` knows which kernel is connected and proxies the requests a
+frontend makes while typing (complete, inspect, is_complete, history) to it.
 
-Anything unusual (a `/cmd` escape, a kernel that is restarting or was restarted,
-a plugin report to show) takes the general path, ``SilikKernel.do_execute``.
+An ordinary connect-mode cell needs nothing from silik: the frontend's
+execute_request goes to the connected sub-kernel unchanged (only re-signed
+with the sub-kernel's key), and every message the sub-kernel sends for it
+(status, execute_input, outputs, the reply) comes back unchanged, re-signed
+with silik's key (:class:`PassThroughCell`). No JSON is re-encoded and silik
+publishes no status of its own, so the frontend sees exactly what the
+sub-kernel said, at almost no cost. Anything unusual (a `/cmd` escape, a kernel
+that is restarting or was restarted, a plugin report to show) takes the
+general path of a cell.
 """
 
 from __future__ import annotations
@@ -16,19 +19,128 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import zmq
 
 from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.kernel.comms import CommRouter
+from silik_kernel.kernel.replies import Replies
+from silik_kernel.manager import KernelRecord, SilikManager
 from silik_kernel.protocol.messages import RELAYED_IOPUB
-from silik_kernel.protocol.wire import DELIM, loads, msg_type_of, unpack
+from silik_kernel.protocol.wire import DELIM, Signer, loads, msg_type_of, unpack
 from silik_kernel.subkernels.subkernel import SubKernel
 
-if TYPE_CHECKING:
-    from silik_kernel.kernel.kernel import SilikKernel
+log = logging.getLogger("silik.connect")
 
-log = logging.getLogger("silik.passthrough")
+ESCAPES = ("/cmd", "<")
+PROXY_TIMEOUT = 5.0  # seconds a completion or inspection waits for the connected kernel
+
+
+def is_escape(stripped: str) -> bool:
+    """A connect-mode cell that goes to silik itself (`/cmd`, `<`, `/cmd LINE`)."""
+    return stripped in ESCAPES or stripped.startswith("/cmd ")
+
+
+@dataclass
+class CellState:
+    """The running cell, as the parts of the silik kernel share it."""
+
+    allow_stdin: bool = False
+    interrupted: bool = False
+    #: kernels the cell runs code on: an interrupt reaches each of them
+    running: list[str] = field(default_factory=list)
+    #: what an interrupt that reaches no kernel cancels
+    task: asyncio.Future | None = None
+
+
+class ConnectMode:
+    """Which sub-kernel silik is connected to, and the requests proxied to it."""
+
+    def __init__(self, manager: SilikManager) -> None:
+        self.manager = manager
+        self.kernel_id: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.kernel_id is not None
+
+    @property
+    def record(self) -> KernelRecord | None:
+        return self.manager.records.get(self.kernel_id or "")
+
+    @property
+    def path(self) -> str | None:
+        rec = self.record
+        return rec.entry.path if rec is not None and rec.entry.parent is not None else None
+
+    def enter(self, path: str) -> None:
+        self.kernel_id = self.manager.record(path).entry.kernel_id
+
+    def leave(self) -> None:
+        self.kernel_id = None
+
+    def pass_through_target(self, code: Any) -> SubKernel | None:
+        """The connected kernel, when ``code`` is an ordinary cell it can take as is."""
+        rec = self.record
+        sub = rec.sub if rec is not None else None
+        if (
+            rec is None
+            or sub is None
+            or not sub.raw_frames
+            or rec.status == "dead"
+            or sub.dead_reason
+            or sub.restarted_unseen
+            or sub.restarting
+            or not isinstance(code, str)
+        ):
+            return None
+        stripped = code.strip()
+        if is_escape(stripped) or stripped.startswith("//"):
+            return None
+        return sub
+
+    async def proxy(self, msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+        """The connected kernel's reply content to a request, or None if it cannot answer."""
+        try:
+            sub = self.manager.subkernel(self.path or "")
+            reply = await sub.request(msg_type, content, timeout=PROXY_TIMEOUT)
+        except SilikError:
+            return None
+        return reply["content"]
+
+
+class PassThrough:
+    """What every pass-through cell shares: the kernel's cell state and the ways
+    it sends, asks and spawns (given explicitly, so a cell never needs the kernel)."""
+
+    def __init__(
+        self,
+        state: CellState,
+        replies: Replies,
+        comms: CommRouter,
+        abort_after: Callable[[dict[str, Any], dict[str, Any]], None],
+        ask: Callable[[dict[str, Any], dict[str, Any]], Awaitable[str]],
+    ) -> None:
+        self.state = state
+        self.replies = replies
+        self.comms = comms
+        self.abort_after = abort_after
+        self.ask = ask
+        #: runs a coroutine as a task in the shell's context (set once the loop runs)
+        self.spawn: Callable[[Any], Any] = asyncio.ensure_future
+
+    def cell(
+        self,
+        sub: SubKernel,
+        path: str,
+        idents: list[bytes],
+        request: dict[str, Any],
+        frames: list[bytes],
+    ) -> PassThroughCell:
+        return PassThroughCell(self, sub, path, idents, request, frames)
 
 
 class PassThroughCell:
@@ -36,14 +148,14 @@ class PassThroughCell:
 
     def __init__(
         self,
-        kernel: SilikKernel,
+        shared: PassThrough,
         sub: SubKernel,
         path: str,
         idents: list[bytes],
         request: dict[str, Any],
         frames: list[bytes],
     ) -> None:
-        self.kernel = kernel
+        self.shared = shared
         self.sub = sub
         self.path = path
         self.idents = idents
@@ -57,50 +169,29 @@ class PassThroughCell:
 
     def start(self) -> None:
         """Send the request (at once, from the socket callback when nothing is queued)."""
-        k = self.kernel
-        content = self.request["content"]
-        allow_stdin = bool(content.get("allow_stdin", False))
-        if k._allow_stdin != allow_stdin:  # a trait: setting it costs more than reading
-            k._allow_stdin = allow_stdin
-        k._interrupted = False
-        k._running_paths.append(self.path)
-        k._cell_task = self.done  # an interrupt that reaches no kernel cancels it
+        state = self.shared.state
+        state.allow_stdin = bool(self.request["content"].get("allow_stdin", False))
+        state.interrupted = False
+        state.running.append(self.path)
+        state.task = self.done  # an interrupt that reaches no kernel cancels it
         try:
             self.sub.forward_raw("shell", self.frames[1:], self.msg_id, self._on_message)
         except SilikError as exc:
             self.done.set_exception(exc)
 
-    async def finish(self) -> None:
-        """Wait for the sub-kernel's reply and idle; stand in for it if it cannot answer."""
-        k = self.kernel
-        content = self.request["content"]
+    async def finish(self) -> BaseException | None:
+        """Wait for the sub-kernel's reply and idle. Returns why it cannot answer (an
+        interrupt, a death), for the kernel to reply in its place; None when it did."""
+        state = self.shared.state
         try:
             await self.done
-        except asyncio.CancelledError:
-            if k._shutting_down:
-                raise
-            reply = k._error_reply(
-                SilikError("interrupted", hint=None), ename="KeyboardInterrupt", publish=True
-            )
-            k.finish_cell(self.idents, self.request, reply)  # the kernel will not
-            return
-        except SilikError as exc:
-            rec = k.manager.records.get(self.sub.kernel_id)
-            if isinstance(exc, KernelDiedError) and rec is not None:
-                exc = KernelDiedError(k.manager.died_message(rec, exc.message))
-            k.finish_cell(self.idents, self.request, await k._connected_failure(exc))
-            return
+        except (asyncio.CancelledError, SilikError) as exc:
+            return exc
         finally:
-            k._cell_task = None
-            k._running_paths.remove(self.path)
+            state.task = None
+            state.running.remove(self.path)
             self.sub.forget_raw(self.msg_id, late=self._on_late)
-        reply = self.reply or {}
-        count = reply.get("execution_count")
-        if isinstance(count, int):
-            k.execution_count = count
-        silent = bool(content.get("silent", False))
-        if content.get("store_history", not silent) and not silent:
-            k._history.append((1, k.execution_count, content.get("code", "")))
+        return None
 
     def _on_message(self, channel: str, msg_type: Any, parts: list[bytes]) -> None:
         if self.done.done():
@@ -109,8 +200,9 @@ class PassThroughCell:
         if channel == "died":
             self.done.set_exception(KernelDiedError(msg_type.reason))
             return
+        shared = self.shared
         if channel == "iopub":
-            # (SubKernel._to_raw has just read this status into execution_state)
+            # (the sub-kernel's reader has just read this status into execution_state)
             if msg_type == "status" and self.sub.execution_state == "idle":
                 self.idle = True
                 if self.reply is None:
@@ -121,14 +213,14 @@ class PassThroughCell:
             if msg_type != "execute_reply":
                 return
             self.reply = loads(parts[4])
-            # Before the frontend can see this cell finish (see SilikKernel.finish_cell).
-            self.kernel.abort_after(self.request, self.reply)
-            self.kernel.reply_raw(self.idents, parts)
+            # Before the frontend can see this cell finish (see CellEnd.before_send).
+            shared.abort_after(self.request, self.reply)
+            shared.replies.reply_raw(self.idents, parts)
             if self._held_idle is not None:
-                self.kernel.publish_raw("status", self._held_idle)
+                shared.replies.publish_raw("status", self._held_idle)
                 self._held_idle = None
         elif channel == "stdin" and msg_type == "input_request":
-            self.kernel.in_shell_context(self._answer(json.loads(parts[4])))
+            shared.spawn(self._answer(json.loads(parts[4])))
             return
         if self.idle and self.reply is not None:
             self.done.set_result(None)
@@ -139,13 +231,12 @@ class PassThroughCell:
 
     def _relay(self, msg_type: str, parts: list[bytes]) -> None:
         if msg_type.startswith("comm_"):  # widgets keep their kernel after `/cmd`
-            self.kernel._track_comm(msg_type, json.loads(parts[4]), self.sub.kernel_id)
-        self.kernel.publish_raw(msg_type, parts)
+            self.shared.comms.track(msg_type, json.loads(parts[4]), self.sub.kernel_id)
+        self.shared.replies.publish_raw(msg_type, parts)
 
     async def _answer(self, content: dict[str, Any]) -> None:
         try:
-            value = await self.kernel._ask_frontend(content, self.request)
-            self.sub.input_reply(value)
+            self.sub.input_reply(await self.shared.ask(content, self.request))
         except SilikError:
             pass  # the kernel died meanwhile: the cell reports it
         except Exception:
@@ -153,14 +244,14 @@ class PassThroughCell:
 
 
 def parse_request(
-    kernel: SilikKernel, msg: list[Any]
+    signer: Signer, msg: list[Any]
 ) -> tuple[list[bytes], dict[str, Any], list[bytes]] | None:
     """An authentic execute_request's (idents, message, frames), or None for anything else.
 
     ``frames`` starts with the signature. Checks what ``Session.deserialize``
     checks (signature, replayed signature) but records nothing: a message left
-    to ipykernel is checked again there. ``SilikKernel._take_execute`` records
-    the signature of the messages it takes.
+    to ipykernel is checked again there; the kernel records the signature of the
+    messages it takes.
     """
     every = [p.bytes if isinstance(p, zmq.Frame) else bytes(p) for p in msg]
     try:
@@ -170,7 +261,7 @@ def parse_request(
     frames = every[i + 1 :]
     if len(frames) < 5 or msg_type_of(frames[1]) != "execute_request":
         return None
-    if not kernel._signer.check(frames, record=False):
+    if not signer.check(frames, record=False):
         return None
     header = loads(frames[1])
     if not isinstance(header, dict) or header.get("msg_type") != "execute_request":

@@ -1,0 +1,144 @@
+"""How each kind of cell ends: the reply for every outcome, built in one place.
+
+A command cell runs its plan; a connect-mode cell relays to the connected
+kernel; either can fail, be interrupted, or lose its kernel. :class:`CellReplies`
+turns each outcome into the cell's execute_reply (showing silik's own errors in
+the cell) and makes the :class:`~silik_kernel.kernel.replies.CellEnd` that sends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from silik_kernel.commands.parsing import UnterminatedQuote
+from silik_kernel.commands.runner import CellRunner, LineFailed, PlannedLine, plan_cell
+from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.kernel.base import error_content, error_reply, ok_reply
+from silik_kernel.kernel.connect import CellState, ConnectMode, PassThroughCell
+from silik_kernel.kernel.frontend import CellFrontend
+from silik_kernel.kernel.replies import CellEnd, Replies
+from silik_kernel.kernel.shutdown import await_auto_restart
+from silik_kernel.subkernels.subkernel import ExecuteOptions
+
+
+class CellReplies:
+    """Runs command and connect-mode cells to their reply.
+
+    ``count()`` is the kernel's execution count; ``parent()`` the running cell's
+    request; ``finish_metadata`` and ``abort_after`` are the kernel's (ipykernel's
+    reply metadata; aborting the cells queued behind a failed one).
+    """
+
+    def __init__(
+        self,
+        replies: Replies,
+        frontend: CellFrontend,
+        runner: CellRunner,
+        connect: ConnectMode,
+        state: CellState,
+        count: Callable[[], int],
+        parent: Callable[[], dict[str, Any]],
+        finish_metadata: Callable[..., dict[str, Any]],
+        abort_after: Callable[[dict[str, Any], dict[str, Any]], None],
+    ) -> None:
+        self.replies = replies
+        self.frontend = frontend
+        self.runner = runner
+        self.connect = connect
+        self.state = state
+        self.count = count
+        self.parent = parent
+        self.finish_metadata = finish_metadata
+        self.abort_after = abort_after
+
+    def end(
+        self, idents: list[bytes], request: dict[str, Any], metadata: dict[str, Any]
+    ) -> CellEnd:
+        return CellEnd(
+            self.replies,
+            idents,
+            request,
+            metadata,
+            reply_for=self.for_run,
+            finish_metadata=self.finish_metadata,
+            before_send=self._before_send,
+        )
+
+    def _before_send(self, request: dict[str, Any], reply: dict[str, Any]) -> None:
+        self.state.task = None  # finished: an interrupt has nothing left to cancel
+        self.abort_after(request, reply)
+
+    def for_run(self, content: dict[str, Any]) -> dict[str, Any] | None:
+        """A one-line `run` cell's reply, from its kernel's reply (as the command
+        path would make it: the kernel's error is the cell's)."""
+        status = content.get("status")
+        if status == "ok":
+            return ok_reply(self.count(), self.frontend.payloads)
+        if status == "error":
+            return error_reply(self.count(), content)
+        return None  # aborted: silik's own words, on the general path
+
+    def error(self, exc: SilikError, *, ename: str | None = None) -> dict[str, Any]:
+        """Show silik's error in the cell; the failed reply that goes with it."""
+        name = ename or exc.ename
+        tb = [f"{name}: {exc.message}"] + ([f"hint: {exc.hint}"] if exc.hint else [])
+        content = error_content(name, str(exc.message), tb)
+        self.replies.publish("error", content, self.parent())
+        return error_reply(self.count(), content)
+
+    def interrupted(self) -> dict[str, Any]:
+        return self.error(SilikError("interrupted", hint=None), ename="KeyboardInterrupt")
+
+    async def commands(self, code: str, plan: list[PlannedLine] | None) -> dict[str, Any]:
+        """Run a command cell (``plan``: made as it arrived, if it was)."""
+        try:
+            await self.runner.run(
+                plan if plan is not None else plan_cell(self.runner.registry, code)
+            )
+        except UnterminatedQuote as exc:
+            return self.error(exc)
+        except LineFailed as failed:
+            end = self.frontend.cell_end
+            if end is not None and end.sent is not None:
+                return end.sent  # the cell already ended with its run
+            if failed.content is not None:  # the kernel's error, shown by the relay
+                return error_reply(self.count(), failed.content)
+            return self.error(failed.error, ename=failed.ename)
+        return ok_reply(self.count(), self.frontend.payloads)
+
+    async def connected(self, code: str, options: ExecuteOptions) -> dict[str, Any]:
+        """Run a connect-mode cell through silik: the kernel's reply, with our payloads."""
+        path = self.connect.path
+        assert path is not None
+        try:
+            reply = dict(await self.frontend.relay(path, code, options))
+        except SilikError as exc:
+            return await self.connected_failure(exc)
+        reply["payload"] = list(reply.get("payload") or []) + self.frontend.payloads
+        return reply
+
+    async def connected_failure(self, exc: SilikError) -> dict[str, Any]:
+        """A connect-mode cell failed: report it; leave connect mode if the kernel is gone."""
+        dead = self.connect.record
+        if dead is not None and dead.status == "dead":
+            await await_auto_restart(dead)
+        if dead is None or dead.status == "dead":
+            self.connect.leave()
+            ename = exc.ename
+            exc = SilikError(exc.message + "\nBack in silik command mode.", exc.hint)
+            exc.ename = ename  # still KernelDied, as with `run`
+        return self.error(exc)
+
+    async def pass_through_failure(
+        self, cell: PassThroughCell, failure: BaseException
+    ) -> dict[str, Any]:
+        """The reply silik gives for a pass-through cell whose kernel will not."""
+        if isinstance(failure, asyncio.CancelledError):
+            return self.interrupted()
+        assert isinstance(failure, SilikError)
+        rec = self.connect.manager.records.get(cell.sub.kernel_id)
+        if isinstance(failure, KernelDiedError) and rec is not None:
+            failure = KernelDiedError(self.connect.manager.died_message(rec, failure.message))
+        return await self.connected_failure(failure)

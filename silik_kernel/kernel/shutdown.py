@@ -1,0 +1,65 @@
+"""Stopping: interrupting a cell's kernels, waiting for a restart, stopping and
+killing what silik owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from silik_kernel.manager import KernelRecord, SilikManager
+
+log = logging.getLogger("silik.shutdown")
+
+
+async def await_auto_restart(rec: KernelRecord) -> None:
+    """Give jupyter_client's restarter the time to take a death it has not seen yet.
+
+    Our watcher usually notices a death before the restarter (it polls every
+    ``time_to_dead`` s); a kernel that is coming back must not end connect mode.
+    """
+    km = rec.sub.km if rec.sub is not None else None
+    restarter = getattr(km, "_restarter", None)
+    if km is None or not km.autorestart or getattr(restarter, "_pcallback", None) is None:
+        return  # attached, remote, or the restarter gave up: it will not come back
+    for _ in range(int((restarter.time_to_dead + 0.3) / 0.05)):
+        if rec.status != "dead":
+            return
+        await asyncio.sleep(0.05)
+
+
+def kill_children_now(manager: SilikManager) -> None:
+    """Last resort (at exit, after a shutdown that did not finish): no owned
+    sub-kernel outlives silik, and no connection file stays behind."""
+    for rec in list(manager.records.values()):
+        sub = rec.sub
+        if sub is None or sub.km is None:
+            continue
+        proc = getattr(sub.km.provisioner, "process", None) if sub.km.provisioner else None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(Exception):
+                proc.kill()
+                proc.wait(timeout=2)
+        with contextlib.suppress(Exception):
+            sub.km.cleanup_connection_file()
+
+
+async def interrupt_all(manager: SilikManager, paths: Iterable[str]) -> bool:
+    """Interrupt each kernel at ``paths``; True if at least one was interrupted."""
+    unique = list(dict.fromkeys(paths))
+    results = await asyncio.gather(*(manager.interrupt(p) for p in unique), return_exceptions=True)
+    return any(r is None for r in results)
+
+
+async def stop_everything(manager: SilikManager, bridge: Any) -> None:
+    """Every owned sub-kernel, then the bridge; whatever does not stop is killed."""
+    try:
+        await manager.shutdown_all()
+    except Exception:
+        log.exception("stopping sub-kernels")
+    finally:
+        if bridge is not None:
+            await bridge.stop()
+        kill_children_now(manager)
