@@ -7,8 +7,9 @@ import contextlib
 import inspect
 from typing import Any
 
+from silik_kernel.commands.context import Context
+from silik_kernel.commands.frontend import Output, SubKernelError
 from silik_kernel.commands.parsing import split_lines
-from silik_kernel.commands.registry import Context, Output, SubKernelError
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.messages import output_text

@@ -23,15 +23,13 @@ import zmq
 from jupyter_core.paths import jupyter_runtime_dir
 
 from silik_kernel import __version__
-from silik_kernel.commands.builtin import builtins, run_on_kernel
+from silik_kernel.commands.builtin import BUILTIN_COMMANDS
+from silik_kernel.commands.builtin.kernels import run_on_kernel
+from silik_kernel.commands.context import Context
+from silik_kernel.commands.frontend import Output, SubKernelError
 from silik_kernel.commands.parsing import Line, UnterminatedQuote, split_lines
 from silik_kernel.commands.plugins import load_plugins
-from silik_kernel.commands.registry import (
-    CommandRegistry,
-    Context,
-    Output,
-    SubKernelError,
-)
+from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.commands.runner import run_command_text, run_words
 from silik_kernel.errors import SilikError
 from silik_kernel.kernel.base import MainLoopKernel
@@ -139,7 +137,7 @@ class SilikKernel(MainLoopKernel):
     #: The commands this kernel understands, declared on the class: a subclass
     #: gets its own copy, so ``@MyKernel.commands.command(...)`` adds commands to
     #: MyKernel only. Each instance adds the installed plugins' commands to it.
-    commands: CommandRegistry = builtins
+    commands: CommandRegistry = BUILTIN_COMMANDS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
