@@ -51,7 +51,7 @@ class LocalBackend:
     """
 
     def __init__(self, caller: str = "agent") -> None:
-        from silik_kernel.commands.builtin import builtins
+        from silik_kernel.commands.builtin import BUILTIN_COMMANDS
         from silik_kernel.commands.runner import run_command_text
         from silik_kernel.manager import SilikManager
         from silik_kernel.service import ManagerService
@@ -59,7 +59,7 @@ class LocalBackend:
         self.caller = caller
         self.manager = SilikManager()
         self.service = ManagerService(
-            self.manager, lambda line: run_command_text(self.manager, builtins, line)
+            self.manager, lambda line: run_command_text(self.manager, BUILTIN_COMMANDS, line)
         )
 
     async def call(self, op: str, args: dict[str, Any], *, timeout: float = 60.0) -> Any:

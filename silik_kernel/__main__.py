@@ -13,11 +13,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return install(args[1:])
     if args[:1] == ["help-md"]:
-        from silik_kernel.commands.builtin import builtins
+        from silik_kernel.commands.builtin import BUILTIN_COMMANDS
         from silik_kernel.commands.plugins import load_plugins
 
         # help.md documents the built-ins; --plugins adds the installed plugins' sections.
-        registry = load_plugins(builtins) if "--plugins" in args[1:] else builtins
+        registry = load_plugins(BUILTIN_COMMANDS) if "--plugins" in args[1:] else BUILTIN_COMMANDS
         sys.stdout.write(registry.markdown())
         return 0
     # debugpy (imported by ipykernel) warns on stderr about frozen modules; silik

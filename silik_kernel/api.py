@@ -23,20 +23,12 @@ from __future__ import annotations
 
 import os
 
+from silik_kernel.commands.context import Context
+from silik_kernel.commands.declaration import KINDS, Arg, Command, Completer, Opt
 from silik_kernel.commands.fanout import GroupedOutput, KernelDone, KernelOutput, fan_out, summary
+from silik_kernel.commands.frontend import Frontend, Output, SubKernelError
 from silik_kernel.commands.plugins import ENTRY_POINT_GROUP, load_plugins
-from silik_kernel.commands.registry import (
-    KINDS,
-    Arg,
-    Command,
-    CommandRegistry,
-    Completer,
-    Context,
-    Frontend,
-    Opt,
-    Output,
-    SubKernelError,
-)
+from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.kernel.kernel import SilikKernel
 from silik_kernel.manager import SilikManager

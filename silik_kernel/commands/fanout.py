@@ -1,9 +1,10 @@
 """One input spread over several kernels, and their output merged into one cell.
 
-:func:`fan_out` runs the same code on several kernels at once, each through
-``SilikManager.execute`` (the one execution path), and yields what the kernels
-send, tagged with their paths, in the order it arrives. :class:`GroupedOutput`
-shows such a stream in a cell so that every output is attributed to its kernel.
+:func:`fan_out` runs the same code on several kernels at once, each read by
+``Execution.drain`` (the one reading loop of every consumer), and yields what
+the kernels send, tagged with their paths, in the order it arrives.
+:class:`GroupedOutput` shows such a stream in a cell so that every output is
+attributed to its kernel.
 ``broadcast`` is built from these two, and so can commands of your own be.
 """
 
@@ -17,12 +18,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from silik_kernel.commands.frontend import Frontend
 from silik_kernel.errors import SilikError
 from silik_kernel.protocol.messages import OUTPUT_TYPES, output_text
 from silik_kernel.subkernels.subkernel import ExecuteOptions, Message
 
 if TYPE_CHECKING:
-    from silik_kernel.commands.registry import Frontend
     from silik_kernel.manager import SilikManager
 
 log = logging.getLogger("silik.fanout")
@@ -113,15 +114,16 @@ async def fan_out(
     queue: asyncio.Queue[KernelOutput | KernelDone] = asyncio.Queue()
 
     async def run_one(path: str) -> None:
+        def on_iopub(msg: Message) -> None:
+            if msg["header"]["msg_type"] in OUTPUT_TYPES:
+                queue.put_nowait(KernelOutput(path, msg))
+
         started = time.monotonic()
-        reply: dict[str, Any] = {"status": "error", "ename": "NoReply", "evalue": "no reply"}
+        reply: dict[str, Any]
         try:
             with running(path) if running is not None else nullcontext():
-                async for channel, msg in manager.execute(path, code, opts):
-                    if channel == "shell":
-                        reply = msg["content"]
-                    elif channel == "iopub" and msg["header"]["msg_type"] in OUTPUT_TYPES:
-                        queue.put_nowait(KernelOutput(path, msg))
+                run = await manager.begin_execute(path, code, opts)
+                reply = await run.drain(on_iopub)
         except SilikError as exc:
             reply = {"status": "error", "ename": exc.ename, "evalue": exc.message}
         except Exception as exc:  # one kernel's trouble must not hang the others' events

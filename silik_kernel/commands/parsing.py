@@ -9,6 +9,7 @@ of a word starts a comment.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from silik_kernel.errors import SilikError
@@ -29,92 +30,120 @@ class UnterminatedQuote(SilikError):
 
 def split_lines(cell: str) -> list[Line]:
     """Every non-empty command line of ``cell``, with its words."""
-    lines: list[Line] = []
-    words: list[str] = []
-    word: list[str] | None = None  # None: between words
-    quote: str | None = None
-    quote_at = 0
-    start = 0
-    line_no = 1
-    start_line = 1
-    i = 0
-    n = len(cell)
+    return _LineSplitter(cell).split()
 
-    def end_line(end: int) -> None:
-        nonlocal words, start, start_line
-        text = cell[start:end].strip()
-        if words:
-            lines.append(Line(words, text, start_line))
-        words = []
-        start = end + 1
-        start_line = line_no + 1
 
-    while i < n:
-        c = cell[i]
-        if quote == "'":
-            if c == "'":
-                quote = None
-            else:
-                assert word is not None
-                word.append(c)
-            if c == "\n":
-                line_no += 1
-        elif quote == '"':
-            assert word is not None
-            if c == '"':
-                quote = None
-            elif c == "\\" and i + 1 < n and cell[i + 1] in '"\\':
-                word.append(cell[i + 1])
+class _LineSplitter:
+    """One pass over a cell: character by character outside quotes, a quoted stretch
+    at a time inside them (quoted code can be long)."""
+
+    def __init__(self, cell: str) -> None:
+        self.cell = cell
+        self.lines: list[Line] = []
+        self.words: list[str] = []  # of the line being read
+        self.word: list[str] | None = None  # pieces of the word being read; None: between words
+        self.start = 0  # where the line being read starts in the cell
+        self.line_no = 1  # the line of the cell being read
+        self.start_line = 1  # the line of the cell where the command line starts
+
+    def split(self) -> list[Line]:
+        cell = self.cell
+        n = len(cell)
+        i = 0
+        while i < n:
+            c = cell[i]
+            if c in "'\"":
+                i = self._quoted(i)
+            elif c == "\\" and i + 1 < n:
+                if cell[i + 1] == "\n":  # line continuation: joins lines, starts no word
+                    self.line_no += 1
+                else:
+                    self._add(cell[i + 1])
+                i += 2
+            elif c == "\n":
+                self._end_line(i)
                 i += 1
-            else:
-                word.append(c)
-            if c == "\n":
-                line_no += 1
-        elif c in "'\"":
-            quote = c
-            quote_at = i
-            if word is None:
-                word = []
-        elif c == "\\" and i + 1 < n:
-            nxt = cell[i + 1]
-            if nxt == "\n":  # line continuation: joins lines, starts no word
-                line_no += 1
-            else:
-                if word is None:
-                    word = []
-                word.append(nxt)
-            i += 1
-        elif c == "\n":
-            if word is not None:
-                words.append("".join(word))
-                word = None
-            end_line(i)
-            line_no += 1
-            start_line = line_no
-        elif c in " \t\r":
-            if word is not None:
-                words.append("".join(word))
-                word = None
-        elif c == "#" and word is None:
-            # comment to end of line
-            while i + 1 < n and cell[i + 1] != "\n":
+            elif c in " \t\r":
+                self._end_word()
                 i += 1
-        else:
-            if word is None:
-                word = []
-            word.append(c)
-        i += 1
-    if quote is not None:
-        quote_line = cell.count("\n", 0, quote_at) + 1
-        raise UnterminatedQuote(
-            f"unterminated {quote} quote starting on line {quote_line}",
-            hint=f"close it with {quote}; to put {quote} inside, use the other quote character",
-            at=quote_at,
-        )
-    if word is not None:
-        words.append("".join(word))
-    end_line(n)
-    return lines
+            elif c == "#" and self.word is None:  # a comment, to the end of the line
+                end = cell.find("\n", i)
+                i = n if end == -1 else end
+            else:
+                self._add(c)
+                i += 1
+        self._end_line(n)
+        return self.lines
+
+    def _quoted(self, at: int) -> int:
+        """Add the text quoted at ``at`` to the word; where the text after the closing quote starts."""
+        if self.word is None:
+            self.word = []
+        if self.cell[at] == "'":
+            return self._single_quoted(at)
+        return self._double_quoted(at)
+
+    def _single_quoted(self, at: int) -> int:
+        end = self.cell.find("'", at + 1)
+        if end == -1:
+            raise _unterminated(self.cell, at)
+        self._add_quoted(self.cell[at + 1 : end])
+        return end + 1
+
+    def _double_quoted(self, at: int) -> int:
+        cell = self.cell
+        i = at + 1
+        while (stop := _DOUBLE_QUOTED_STOP.search(cell, i)) is not None:
+            j = stop.start()
+            self._add_quoted(cell[i:j])
+            if cell[j] == '"':
+                return j + 1
+            escaped = j + 1 < len(cell) and cell[j + 1] in '"\\'
+            self._add_quoted(cell[j + 1] if escaped else "\\")
+            i = j + 2 if escaped else j + 1
+        raise _unterminated(cell, at)
+
+    def _add_quoted(self, text: str) -> None:
+        assert self.word is not None
+        self.word.append(text)
+        self.line_no += text.count("\n")
+
+    def _add(self, text: str) -> None:
+        if self.word is None:
+            self.word = []
+        self.word.append(text)
+
+    def _end_word(self) -> None:
+        if self.word is not None:
+            self.words.append("".join(self.word))
+            self.word = None
+
+    def _end_line(self, end: int) -> None:
+        """The command line ends at ``end`` (a newline, or the end of the cell)."""
+        self._end_word()
+        if self.words:
+            self.lines.append(
+                Line(self.words, self.cell[self.start : end].strip(), self.start_line)
+            )
+            self.words = []
+        self.start = end + 1
+        self.line_no += 1
+        self.start_line = self.line_no
+
+
+# Where a double-quoted stretch stops: its closing quote, or a backslash, which
+# lets `\"` and `\\` through and stays before any other character.
+_DOUBLE_QUOTED_STOP = re.compile(r'["\\]')
+
+
+def _unterminated(cell: str, at: int) -> UnterminatedQuote:
+    quote = cell[at]
+    quote_line = cell.count("\n", 0, at) + 1
+    return UnterminatedQuote(
+        f"unterminated {quote} quote starting on line {quote_line}",
+        hint=f"close it with {quote}; to put {quote} inside, use the other quote character",
+        at=at,
+    )
 
 
 _CURSOR = "\x00"  # marks the end of the text, to see which word it ends

@@ -17,16 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from silik_kernel.commands.builtin import run_on_kernel
+from silik_kernel.commands.builtin.kernels import run_on_kernel
+from silik_kernel.commands.context import Context
+from silik_kernel.commands.declaration import Command
+from silik_kernel.commands.frontend import Frontend, Output, SubKernelError
 from silik_kernel.commands.parsing import Line, split_lines
-from silik_kernel.commands.registry import (
-    Command,
-    CommandRegistry,
-    Context,
-    Frontend,
-    Output,
-    SubKernelError,
-)
+from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.messages import output_text

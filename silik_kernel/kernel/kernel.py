@@ -21,13 +21,10 @@ from typing import Any
 from jupyter_core.paths import jupyter_runtime_dir
 
 from silik_kernel import __version__
-from silik_kernel.commands.builtin import builtins
+from silik_kernel.commands.builtin import BUILTIN_COMMANDS
 from silik_kernel.commands.plugins import load_plugins
 from silik_kernel.commands.registry import CommandRegistry
-from silik_kernel.commands.runner import (
-    CellRunner,
-    run_command_text,
-)
+from silik_kernel.commands.runner import CellRunner, run_command_text
 from silik_kernel.errors import SilikError
 from silik_kernel.kernel.assist import TypingAssist
 from silik_kernel.kernel.base import (
@@ -78,7 +75,7 @@ class SilikKernel(ShellQueueKernel):
     #: The commands this kernel understands, declared on the class: a subclass
     #: gets its own copy, so ``@MyKernel.commands.command(...)`` adds commands to
     #: MyKernel only. Each instance adds the installed plugins' commands to it.
-    commands: CommandRegistry = builtins
+    commands: CommandRegistry = BUILTIN_COMMANDS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -11,16 +11,18 @@ from typing import Any
 
 import pytest
 
-from silik_kernel.commands.builtin import builtins
+from silik_kernel.commands.builtin import BUILTIN_COMMANDS
+from silik_kernel.commands.context import Context
+from silik_kernel.commands.declaration import KINDS, Arg, Command, Opt
 from silik_kernel.commands.parsing import split_lines
-from silik_kernel.commands.registry import KINDS, Arg, Command, CommandRegistry, Context, Opt
+from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import KernelRecord, SilikManager
 
 
 def parse(line: str) -> dict[str, Any]:
     (only,) = split_lines(line)
-    return builtins.get(only.words[0]).parse(only.words[1:])
+    return BUILTIN_COMMANDS.get(only.words[0]).parse(only.words[1:])
 
 
 NEW = {"labels": [], "count": 1, "folder": None, "gateway": None, "local": False}
@@ -177,8 +179,8 @@ BAD: dict[str, list[tuple[str, str]]] = {
 
 
 def test_every_command_has_parsing_cases() -> None:
-    assert set(GOOD) == set(builtins.commands)
-    assert set(BAD) == set(builtins.commands)
+    assert set(GOOD) == set(BUILTIN_COMMANDS.commands)
+    assert set(BAD) == set(BUILTIN_COMMANDS.commands)
 
 
 @pytest.mark.parametrize(
@@ -204,7 +206,7 @@ def test_parse_errors_name_the_problem_and_show_the_usage(
 ) -> None:
     with pytest.raises(SilikError) as info:
         parse(line)
-    cmd = builtins.commands[name]
+    cmd = BUILTIN_COMMANDS.commands[name]
     assert info.value.message == f"{name}: {problem}"
     assert info.value.hint == f"usage: {cmd.usage}  (see `help {name}`)"
 
@@ -221,7 +223,7 @@ def test_parse_errors_name_the_problem_and_show_the_usage(
     ],
 )
 def test_usage_lines(name: str, usage: str) -> None:
-    assert builtins.commands[name].usage == usage
+    assert BUILTIN_COMMANDS.commands[name].usage == usage
 
 
 def test_positional_binding_with_optional_and_variadic_arguments() -> None:
@@ -270,7 +272,7 @@ def test_positional_binding_with_optional_and_variadic_arguments() -> None:
 )
 def test_unknown_command_suggests_the_closest(typo: str, hint: str) -> None:
     with pytest.raises(SilikError) as info:
-        builtins.get(typo)
+        BUILTIN_COMMANDS.get(typo)
     assert info.value.message == f"unknown command {typo!r}"
     assert info.value.hint == hint
 
@@ -280,12 +282,12 @@ def test_unknown_command_suggests_the_closest(typo: str, hint: str) -> None:
     [("quit", "exit"), (">", "connect"), ("<", "cmd"), ("/cmd", "cmd"), ("start", "new")],
 )
 def test_aliases_name_the_same_command(alias: str, name: str) -> None:
-    assert builtins.get(alias) is builtins.get(name)
-    assert alias in builtins.names()
+    assert BUILTIN_COMMANDS.get(alias) is BUILTIN_COMMANDS.get(name)
+    assert alias in BUILTIN_COMMANDS.names()
 
 
 def test_a_name_cannot_be_declared_twice() -> None:
-    registry = builtins.copy()
+    registry = BUILTIN_COMMANDS.copy()
 
     async def handler(ctx: Context, values: dict[str, Any]) -> None:
         return None
@@ -297,19 +299,19 @@ def test_a_name_cannot_be_declared_twice() -> None:
 
 
 def test_a_copy_takes_new_commands_without_changing_the_original() -> None:
-    registry = builtins.copy()
+    registry = BUILTIN_COMMANDS.copy()
 
     @registry.command("hello", "Say hello.", args=[Arg("who", "whom to greet")])
     async def hello(ctx: Context, values: dict[str, Any]) -> str:
         return f"hello {values['who']}"
 
     assert registry.get("hello").parse(["you"]) == {"who": "you"}
-    assert "hello" not in builtins.names()
-    assert set(builtins.commands) < set(registry.commands)
+    assert "hello" not in BUILTIN_COMMANDS.names()
+    assert set(BUILTIN_COMMANDS.commands) < set(registry.commands)
 
 
 # -- declarations -----------------------------------------------------------------
-COMMANDS = list(builtins.commands.values())
+COMMANDS = list(BUILTIN_COMMANDS.commands.values())
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: c.name)
@@ -335,7 +337,7 @@ def test_every_example_parses() -> None:
         for example in cmd.examples:
             line = example.split("    #")[0]
             (only,) = split_lines(line)
-            assert builtins.get(only.words[0]) is cmd, example
+            assert BUILTIN_COMMANDS.get(only.words[0]) is cmd, example
             cmd.parse(only.words[1:])
 
 
@@ -359,18 +361,18 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Context:
     (tmp_path / "sub" / "inner.silik").write_text("")
     monkeypatch.chdir(tmp_path)
     # Completion never touches the frontend; a test that made it would fail here.
-    return Context(manager, frontend=None, registry=builtins)  # type: ignore[arg-type]
+    return Context(manager, frontend=None, registry=BUILTIN_COMMANDS)  # type: ignore[arg-type]
 
 
 def complete(ctx: Context, line: str) -> list[str]:
-    matches, replaced = builtins.complete(ctx, line)
+    matches, replaced = BUILTIN_COMMANDS.complete(ctx, line)
     typed = line.rsplit(" ", 1)[-1].lstrip("\"'>")
     assert replaced == len(typed), f"{line!r}: replaces {replaced} characters"
     return matches
 
 
 def test_complete_command_names(ctx: Context) -> None:
-    assert complete(ctx, "") == builtins.names()
+    assert complete(ctx, "") == BUILTIN_COMMANDS.names()
     assert complete(ctx, "ne") == ["new"]
     assert complete(ctx, "st") == ["start", "stop"]
     assert complete(ctx, "connect") == ["connect", "connect_info"]
@@ -424,8 +426,8 @@ def test_complete_tree_paths(ctx: Context, line: str, expected: list[str]) -> No
 
 
 def test_complete_a_connect_shortcut_without_space(ctx: Context) -> None:
-    assert builtins.complete(ctx, ">") == ([">k1.py", ">wide/", ">work/"], 1)
-    assert builtins.complete(ctx, ">k") == ([">k1.py"], 2)
+    assert BUILTIN_COMMANDS.complete(ctx, ">") == ([">k1.py", ">wide/", ">work/"], 1)
+    assert BUILTIN_COMMANDS.complete(ctx, ">k") == ([">k1.py"], 2)
 
 
 def test_complete_paths_relative_to_the_current_folder(ctx: Context) -> None:
@@ -490,14 +492,14 @@ def test_complete_absolute_and_home_file_paths(
 
 
 def test_complete_help_topics(ctx: Context) -> None:
-    assert complete(ctx, "help ") == builtins.names()
+    assert complete(ctx, "help ") == BUILTIN_COMMANDS.names()
     assert complete(ctx, "help mk") == ["mkdir"]
 
 
 def test_nothing_to_complete(ctx: Context) -> None:
-    assert builtins.complete(ctx, "xyzzy ") == ([], 0)
-    assert builtins.complete(ctx, "ls # a comm") == ([], 0)
-    assert builtins.complete(ctx, "pwd ") == ([], 0)
+    assert BUILTIN_COMMANDS.complete(ctx, "xyzzy ") == ([], 0)
+    assert BUILTIN_COMMANDS.complete(ctx, "ls # a comm") == ([], 0)
+    assert BUILTIN_COMMANDS.complete(ctx, "pwd ") == ([], 0)
 
 
 # What completing a fresh argument of each kind offers in the `ctx` tree.
@@ -509,7 +511,7 @@ BY_KIND: dict[str, list[str]] = {
     "kernel": ["k1.py", "wide/", "work/"],
     "folder": ["wide/", "work/"],
     "file": ["setup.silik", "sub/"],
-    "command": builtins.names(),
+    "command": BUILTIN_COMMANDS.names(),
 }
 
 

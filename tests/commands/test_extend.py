@@ -30,7 +30,7 @@ from silik_kernel.api import (
     SilikKernel,
     load_plugins,
 )
-from silik_kernel.commands.builtin import builtins
+from silik_kernel.commands.builtin import BUILTIN_COMMANDS
 from silik_kernel.commands.runner import run_words
 from silik_kernel.manager import SilikManager
 
@@ -55,7 +55,7 @@ GreetingKernel.commands.command("hello", "Greet someone.", args=[Arg("who", "who
 def test_a_subclass_adds_commands_without_changing_its_parent() -> None:
     assert "hello" in GreetingKernel.commands.names()
     assert "hello" not in SilikKernel.commands.names()
-    assert SilikKernel.commands is builtins
+    assert SilikKernel.commands is BUILTIN_COMMANDS
     assert GreetingKernel.commands.sections()["Commands"] == [GreetingKernel.commands.get("hello")]
 
     class Deeper(GreetingKernel):
@@ -67,13 +67,13 @@ def test_a_subclass_adds_commands_without_changing_its_parent() -> None:
 
 
 def test_a_copy_can_name_the_section_of_its_new_commands() -> None:
-    mine = builtins.copy(section="My tools")
+    mine = BUILTIN_COMMANDS.copy(section="My tools")
     mine.command("hello", "Greet someone.", args=[Arg("who", "whom to greet")])(greet)
     mine.command("where", "Elsewhere.", section="Tree")(greet)
     sections = mine.sections()
     assert [c.name for c in sections["My tools"]] == ["hello"]
     assert sections["Tree"][-1].name == "where"
-    assert list(sections)[:3] == list(builtins.sections())  # built-in sections first
+    assert list(sections)[:3] == list(BUILTIN_COMMANDS.sections())  # built-in sections first
     assert "My tools:\n  hello  Greet someone." in mine.overview()
     assert "## My tools\n\n### `hello`" in mine.markdown()
 
@@ -180,7 +180,7 @@ def test_plugins_add_commands_in_their_own_section() -> None:
         FakeEntryPoint("greet", greeting_registry(), "silik-greet"),
         FakeEntryPoint("wave", register_wave, "silik-wave"),
     ]
-    registry = load_plugins(builtins, plugins)
+    registry = load_plugins(BUILTIN_COMMANDS, plugins)
     sections = registry.sections()
     assert [c.name for c in sections["silik-greet (plugin)"]] == ["hello"]
     assert [c.name for c in sections["silik-wave (plugin)"]] == ["wave"]
@@ -188,7 +188,7 @@ def test_plugins_add_commands_in_their_own_section() -> None:
     assert registry.problems == []
     assert "silik-greet (plugin):\n  hello  Greet someone." in registry.overview()
     assert "## silik-wave (plugin)\n\n### `wave`" in registry.markdown()
-    assert "hello" not in builtins.names()  # the built-ins are untouched
+    assert "hello" not in BUILTIN_COMMANDS.names()  # the built-ins are untouched
 
 
 def test_a_failing_plugin_adds_nothing_and_is_reported() -> None:
@@ -207,9 +207,9 @@ def test_a_failing_plugin_adds_nothing_and_is_reported() -> None:
         FakeEntryPoint("odd", 42, "silik-odd"),
         FakeEntryPoint("wave", register_wave, "silik-wave"),
     ]
-    registry = load_plugins(builtins, plugins)
-    assert set(registry.names()) == set(builtins.names()) | {"wave"}
-    assert registry.get("ls") is builtins.get("ls")
+    registry = load_plugins(BUILTIN_COMMANDS, plugins)
+    assert set(registry.names()) == set(BUILTIN_COMMANDS.names()) | {"wave"}
+    assert registry.get("ls") is BUILTIN_COMMANDS.get("ls")
     assert registry.problems == [
         "plugin silik-boom (boom = fake_boom:commands): ImportError: No module named 'numpy'",
         "plugin silik-half (half = fake_half:commands): RuntimeError: config missing",

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 
 from silik_kernel.__main__ import main
-from silik_kernel.commands.builtin import builtins
-from silik_kernel.commands.registry import Command, Context
+from silik_kernel.commands.builtin import BUILTIN_COMMANDS
+from silik_kernel.commands.context import Context
+from silik_kernel.commands.declaration import Command
 from silik_kernel.commands.runner import run_words
 from silik_kernel.errors import SilikError
 
 HELP_MD = Path(__file__).resolve().parents[2] / "help.md"
-COMMANDS = list(builtins.commands.values())
+COMMANDS = list(BUILTIN_COMMANDS.commands.values())
 
 
 class RecordingFrontend:
@@ -33,7 +34,7 @@ class RecordingFrontend:
 @pytest.fixture
 def ctx() -> Context:
     # help needs only the registry; no manager, no kernel.
-    return Context(manager=None, frontend=RecordingFrontend(), registry=builtins)  # type: ignore[arg-type]
+    return Context(manager=None, frontend=RecordingFrontend(), registry=BUILTIN_COMMANDS)  # type: ignore[arg-type]
 
 
 async def text_of(ctx: Context, words: list[str]) -> str:
@@ -43,19 +44,19 @@ async def text_of(ctx: Context, words: list[str]) -> str:
 
 
 def test_help_md_is_up_to_date() -> None:
-    assert HELP_MD.read_text(encoding="utf-8") == builtins.markdown(), (
+    assert HELP_MD.read_text(encoding="utf-8") == BUILTIN_COMMANDS.markdown(), (
         "help.md is stale: run `python -m silik_kernel help-md > help.md`"
     )
 
 
 def test_help_md_command_prints_the_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["help-md"]) == 0
-    assert capsys.readouterr().out == builtins.markdown()
+    assert capsys.readouterr().out == BUILTIN_COMMANDS.markdown()
 
 
 def test_markdown_has_every_command_help_under_its_section() -> None:
-    md = builtins.markdown()
-    for section, cmds in builtins.sections().items():
+    md = BUILTIN_COMMANDS.markdown()
+    for section, cmds in BUILTIN_COMMANDS.sections().items():
         start = md.index(f"\n## {section}\n")
         for cmd in cmds:
             block = f"\n### `{cmd.name}`\n\n```\n{cmd.help()}\n```\n"
@@ -64,7 +65,7 @@ def test_markdown_has_every_command_help_under_its_section() -> None:
 
 async def test_help_lists_every_command_with_its_summary(ctx: Context) -> None:
     text = await text_of(ctx, ["help"])
-    assert text == builtins.overview()
+    assert text == BUILTIN_COMMANDS.overview()
     for cmd in COMMANDS:
         line = next(x for x in text.splitlines() if x.split()[:1] == [cmd.name])
         assert cmd.summary in line
@@ -88,7 +89,7 @@ async def test_help_cmd_and_cmd_help_show_the_same_text(ctx: Context, cmd: Comma
 
 
 async def test_connect_shortcut_help(ctx: Context) -> None:
-    assert await text_of(ctx, [">k1.py", "--help"]) == builtins.get("connect").help()
+    assert await text_of(ctx, [">k1.py", "--help"]) == BUILTIN_COMMANDS.get("connect").help()
 
 
 async def test_help_for_an_unknown_command_suggests_one(ctx: Context) -> None:
@@ -123,7 +124,7 @@ def test_help_shows_every_part_of_the_declaration(cmd: Command) -> None:
 
 
 def test_help_layout() -> None:
-    assert builtins.get("rm").help() == "\n".join(
+    assert BUILTIN_COMMANDS.get("rm").help() == "\n".join(
         [
             "usage: rm PATH [-r]",
             "",

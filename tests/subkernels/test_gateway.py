@@ -24,7 +24,7 @@ import psutil
 import pytest
 from conftest import KernelDriver
 
-from silik_kernel.commands.builtin import builtins
+from silik_kernel.commands.builtin import BUILTIN_COMMANDS
 from silik_kernel.commands.runner import run_command_text
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
@@ -323,7 +323,9 @@ async def test_session_gateway_and_agent_operations(gateway, monkeypatch, tmp_pa
     monkeypatch.setenv("SILIK_GATEWAY_TOKEN", TOKEN)
     monkeypatch.setenv("SILIK_GATEWAY_CONFIG", str(tmp_path / "none.json"))
     manager = SilikManager()
-    service = ManagerService(manager, lambda line: run_command_text(manager, builtins, line))
+    service = ManagerService(
+        manager, lambda line: run_command_text(manager, BUILTIN_COMMANDS, line)
+    )
     try:
         listing = await service.call("silik", {"command": "kernels"})
         assert re.search(rf"python3 .* remote:127\.0\.0\.1:{gateway.port}", listing)
