@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import os
 import secrets
@@ -297,8 +296,3 @@ class BridgeClient:
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
-
-
-def read_bridge_file(path: str) -> BridgeInfo:
-    with open(path) as f:
-        return BridgeInfo.model_validate(json.load(f))

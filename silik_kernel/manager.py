@@ -9,49 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.kernelspec import KernelSpecManager
 
 from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.kernelspecs import SpecInfo, find_kernelspec, list_kernelspecs
+from silik_kernel.records import KernelRecord
+from silik_kernel.starter import KernelStarter
 from silik_kernel.subkernels.gateway.settings import configured_gateway_url
 from silik_kernel.subkernels.subkernel import ExecuteOptions, Execution, Message, Sink, SubKernel
-from silik_kernel.tree import Folder, KernelEntry, Tree, extension_for_language
+from silik_kernel.tree import Folder, KernelEntry, Tree
 
 if TYPE_CHECKING:
     from silik_kernel.subkernels.gateway.remote import GatewayRegistry
 
+# SpecInfo and KernelRecord are what the manager hands out: importable from here.
+__all__ = ["KernelRecord", "SilikManager", "SpecInfo"]
+
 log = logging.getLogger("silik.manager")
-
-
-@dataclass(frozen=True)
-class SpecInfo:
-    name: str
-    display_name: str
-    language: str
-
-
-@dataclass
-class KernelRecord:
-    """What the manager knows about one kernel besides its place in the tree."""
-
-    entry: KernelEntry
-    spec_name: str
-    started_by: str = "user"
-    sub: SubKernel | None = None  # None while starting
-    remote_host: str = ""  # host:port of the gateway that runs it; "" for local kernels
-
-    @property
-    def status(self) -> str:
-        if self.sub is None:
-            return "starting"
-        if self.sub.dead_reason and self.sub.execution_state != "restarting":
-            return "dead"
-        return self.sub.execution_state
 
 
 class SilikManager:
@@ -70,18 +47,19 @@ class SilikManager:
         self.on_unrouted: Callable[[str, str, Message], None] | None = None
         # Called before kernels start, e.g. to serve the bridge whose address goes in child_env.
         self.prepare_children: Callable[[], None] | None = None
-        # Jupyter Kernel/Enterprise Gateways: SILIK_GATEWAY_URL is the session's default.
-        self._gateways: GatewayRegistry | None = None
+        self.starter = KernelStarter(
+            self.tree,
+            self.records,
+            self.ksm,
+            adopt=self._adopt,
+            child_env=self._environment_for_children,
+        )
 
     # -- kernelspecs -------------------------------------------------------
     @property
     def gateways(self) -> GatewayRegistry:
-        """Gateway clients, imported on first use (jupyter_server and tornado are heavy)."""
-        if self._gateways is None:
-            from silik_kernel.subkernels.gateway.remote import GatewayRegistry
-
-            self._gateways = GatewayRegistry()
-        return self._gateways
+        """Jupyter Kernel/Enterprise Gateways; SILIK_GATEWAY_URL is the session's default."""
+        return self.starter.gateways
 
     def session_gateway(self) -> str | None:
         """The session's default gateway URL, if any (read without importing the
@@ -95,24 +73,10 @@ class SilikManager:
         return gw.host, [SpecInfo(s.name, s.display_name, s.language) for s in specs]
 
     def kernelspecs(self) -> list[SpecInfo]:
-        specs = self.ksm.get_all_specs()
-        out = []
-        for name, info in sorted(specs.items()):
-            spec = info.get("spec", {})
-            out.append(SpecInfo(name, spec.get("display_name", name), spec.get("language", "")))
-        return out
+        return list_kernelspecs(self.ksm)
 
     def spec(self, name: str) -> SpecInfo:
-        try:
-            spec = self.ksm.get_kernel_spec(name)
-        except NoSuchKernel:
-            import difflib
-
-            names = [s.name for s in self.kernelspecs()]
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"installed: {', '.join(names)}"
-            raise SilikError(f"unknown kernelspec {name!r}", hint=hint) from None
-        return SpecInfo(name, spec.display_name, spec.language)
+        return find_kernelspec(self.ksm, name)
 
     # -- lookup ------------------------------------------------------------
     def record(self, path: str) -> KernelRecord:
@@ -137,9 +101,6 @@ class SilikManager:
             return f"kernel {path} is unavailable: {reason}. Type `restart {path}` for a fresh kernel on the gateway, or `rm {path}`."
         return f"kernel {path} died: {reason}. Type `restart {path}` for a fresh kernel, or `rm {path}`."
 
-    def path_of(self, kernel_id: str) -> str:
-        return self.records[kernel_id].entry.path
-
     # -- starting ----------------------------------------------------------
     async def start(
         self,
@@ -162,152 +123,27 @@ class SilikManager:
         (SILIK_GATEWAY_URL) is used, unless ``local``.
         """
         where = self.tree.folder(folder) if folder else self.tree.cwd
-        if gateway is not None and local:
-            raise SilikError("give either a gateway or local, not both", hint=None)
-        if _looks_like_connection_file(kernel):
-            if gateway is not None:
-                raise SilikError(
-                    "a connection file is attached on this machine; --gateway starts a kernelspec on a gateway",
-                    hint=None,
-                )
-            if (labels and len(labels) > 1) or count != 1:
-                raise SilikError("attach one connection file at a time", hint=None)
-            return [await self._attach(kernel, labels[0] if labels else None, where, started_by)]
-        gw = None
-        if gateway is not None or (not local and self.session_gateway()):
-            try:
-                gw = await self.gateways.get(gateway)
-                remote = await gw.spec(kernel)
-            except SilikError as exc:
-                if gateway is not None:
-                    raise
-                local_hint = f"`new {kernel} --local` starts it on this machine"
-                raise SilikError(
-                    exc.message, hint=f"{exc.hint}; {local_hint}" if exc.hint else local_hint
-                ) from None
-            spec = SpecInfo(remote.name, remote.display_name, remote.language)
-        else:
-            spec = self.spec(kernel)
-        ext = extension_for_language(spec.language)
-        if labels and count not in (1, len(labels)):
-            raise SilikError("give either labels or a count, not both", hint=None)
-        if not labels:
-            stem = _label_stem(spec)
-            taken: set[str] = set()
-            labels = []
-            for _ in range(count):
-                label = self.tree.unique_label(where, stem, ext, taken)
-                taken.add(label)
-                labels.append(label)
-        if len(set(labels)) != len(labels):
-            raise SilikError("the same label is given twice", hint=None)
-        # Reserve every name first (validates all of them) so nothing starts on bad input.
-        entries: list[KernelEntry] = []
-        try:
-            for label in labels:
-                entry = self.tree.add_kernel(where, label, ext, kernel_id="")
-                entries.append(entry)
-        except SilikError:
-            for entry in entries:
-                self.tree.remove(entry)
-            raise
-        records = []
-        for entry in entries:
-            rec = KernelRecord(entry, spec.name, started_by, remote_host=gw.host if gw else "")
-            entry.kernel_id = f"starting:{id(rec)}"
-            self.records[entry.kernel_id] = rec
-            records.append(rec)
+        return await self.starter.start(
+            kernel,
+            labels,
+            where=where,
+            count=count,
+            started_by=started_by,
+            env=env,
+            gateway=gateway,
+            local=local,
+        )
+
+    def _environment_for_children(self) -> dict[str, str]:
+        """The variables every local child gets, once what they point to is served."""
         if self.prepare_children is not None:
             self.prepare_children()
-        child_env = {**self.child_env, **(env or {})}
-        if gw is not None:
-            from silik_kernel.subkernels.gateway.remote import RemoteSubKernel
-        results = await asyncio.gather(
-            *(
-                self._start_local(
-                    spec.name,
-                    # Each child knows its own id: the bridge uses it to name the caller.
-                    env={**child_env, "SILIK_KERNEL_ID": kernel_id},
-                    kernel_id=kernel_id,
-                )
-                if gw is None
-                else RemoteSubKernel.launch(
-                    gw, spec.name, language=spec.language, env=env, kernel_id=kernel_id
-                )
-                for kernel_id in (uuid.uuid4().hex for _ in entries)
-            ),
-            return_exceptions=True,
-        )
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        for rec, result in zip(records, results, strict=True):
-            del self.records[rec.entry.kernel_id]
-            if isinstance(result, SubKernel):
-                self._adopt(result)
-                rec.sub = result
-                rec.entry.kernel_id = result.kernel_id
-                self.records[result.kernel_id] = rec
-        if failure is not None:
-            await asyncio.gather(
-                *(r.sub.shutdown(now=True) for r in records if r.sub is not None),
-                return_exceptions=True,
-            )
-            for rec in records:
-                self.records.pop(rec.entry.kernel_id, None)
-                self.tree.remove(rec.entry)
-            if isinstance(failure, SilikError):
-                raise failure
-            raise SilikError(
-                f"kernel {spec.name} failed to start: {failure}", hint=None
-            ) from failure
-        return entries
-
-    async def _start_local(
-        self, spec_name: str, *, env: dict[str, str], kernel_id: str
-    ) -> SubKernel:
-        """SubKernel.start, tried again when the kernel lost a port race.
-
-        jupyter_client picks free ports before the kernel binds them; when many
-        kernels start at once another process can take one in between.
-        """
-        for attempt in range(3):
-            try:
-                return await SubKernel.start(
-                    spec_name, kernel_spec_manager=self.ksm, env=env, kernel_id=kernel_id
-                )
-            except SilikError as exc:
-                if "Address already in use" not in exc.message or attempt == 2:
-                    raise
-                log.warning("kernel %s lost a port race; starting it again", spec_name)
-        raise AssertionError("unreachable")
-
-    async def _attach(
-        self, connection_file: str, label: str | None, where: Folder, started_by: str
-    ) -> KernelEntry:
-        path = os.path.expanduser(connection_file)
-        for rec in self.records.values():
-            if rec.sub is not None and rec.sub.connection_file == os.path.abspath(path):
-                raise SilikError(
-                    f"already attached as {rec.entry.path}",
-                    hint=f"connect with `> {rec.entry.path}`",
-                )
-        sub = await SubKernel.attach(path)
-        self._adopt(sub)
-        try:
-            lang = sub.kernel_info.get("language_info", {})
-            ext = lang.get("file_extension") or extension_for_language(lang.get("name", ""))
-            if not ext.startswith("."):
-                ext = "." + ext
-            if label is None:
-                stem = (lang.get("name") or "kernel")[:6].lower()
-                label = self.tree.unique_label(where, stem, ext, set())
-            entry = self.tree.add_kernel(where, label, ext, sub.kernel_id)
-        except BaseException:
-            await sub.close()
-            raise
-        self.records[sub.kernel_id] = KernelRecord(entry, "(attached)", started_by, sub)
-        return entry
+        return self.child_env
 
     def _adopt(self, sub: SubKernel) -> None:
+        """Send the kernel's unrouted traffic to :attr:`on_unrouted`, looked up per
+        message so that it can be set or replaced at any time."""
+
         def unrouted(channel: str, msg: Message, kernel_id: str = sub.kernel_id) -> None:
             if self.on_unrouted is not None:
                 self.on_unrouted(kernel_id, channel, msg)
@@ -362,7 +198,8 @@ class SilikManager:
         *,
         late: Sink | None = None,
     ) -> AsyncIterator[tuple[str, Message]]:
-        """``SubKernel.execute`` on the kernel at ``path``; a death names the kernel."""
+        """The messages of :meth:`begin_execute` as an async generator, for callers that
+        read them one by one; :meth:`Execution.drain` is the usual way to read a run."""
         run = await self.begin_execute(path, code, options, late=late)
         try:
             async for item in run:
@@ -378,8 +215,8 @@ class SilikManager:
         *,
         late: Sink | None = None,
     ) -> Execution:
-        """Send ``code`` to the kernel at ``path`` now; iterate the result for its
-        messages (as :meth:`execute`)."""
+        """Send ``code`` to the kernel at ``path`` now; read the run with
+        :meth:`Execution.drain`. A death names the kernel."""
         rec = self.record(path)
         sub = self.subkernel(path)
         await sub.wait_restarted()
@@ -484,13 +321,3 @@ class SilikManager:
 
     def mv(self, src: str, dst: str) -> Folder | KernelEntry:
         return self.tree.move(src, dst)
-
-
-def _looks_like_connection_file(kernel: str) -> bool:
-    return kernel.endswith(".json") or "/" in kernel or os.sep in kernel
-
-
-def _label_stem(spec: SpecInfo) -> str:
-    lang = (spec.language or spec.name).lower()
-    stem = "".join(c for c in lang if c.isalnum())[:6] or "k"
-    return {"python": "py"}.get(stem, stem)

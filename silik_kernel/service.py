@@ -15,10 +15,11 @@ from typing import Any
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.messages import OUTPUT_TYPES
-from silik_kernel.subkernels.subkernel import ExecuteOptions
+from silik_kernel.subkernels.subkernel import ExecuteOptions, Message
 from silik_kernel.tree import Folder, KernelEntry
 
 STREAM_OPS = frozenset({"run_code"})
+INTERRUPT_GRACE = 5.0  # seconds a timed-out run gets to end after its interrupt
 
 
 class ServiceError(Exception):
@@ -121,7 +122,8 @@ class ManagerService:
     async def op_start_kernel(
         self, kernelspec: str, label: str, folder: str = "~", *, caller: str = ""
     ) -> dict[str, str]:
-        self.manager.tree.mkdir(folder, parents=True) if folder not in ("~", ".") else None
+        if folder not in ("~", "."):
+            self.manager.tree.mkdir(folder, parents=True)
         entries = await self.manager.start(
             kernelspec, [label], folder=folder, started_by=self._caller_name(caller)
         )
@@ -157,65 +159,68 @@ class ManagerService:
     ) -> AsyncIterator[dict[str, Any]]:
         """Output events as they come, then one ``result`` event.
 
-        On timeout the kernel is interrupted and the output so far is kept;
-        stdin is not available to agents (input() raises in the kernel).
+        On timeout the kernel is interrupted and the output so far is kept; if the
+        interrupt does not end the run within INTERRUPT_GRACE seconds either,
+        run_code stops waiting for it. stdin is not available to agents (input()
+        raises in the kernel).
         """
         rec = self.manager.record(path)
         started = time.monotonic()
+        events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        def on_iopub(msg: Message) -> None:
+            msg_type = msg["header"]["msg_type"]
+            if msg_type in OUTPUT_TYPES:
+                events.put_nowait(
+                    {"kind": "output", "msg_type": msg_type, "content": msg["content"]}
+                )
+
+        async def execute() -> dict[str, Any]:
+            run = await self.manager.begin_execute(path, code, ExecuteOptions(allow_stdin=False))
+            return await run.drain(on_iopub)
+
+        # The run reads on in a task of its own, so that a timeout interrupts it
+        # without cancelling it; None on the queue says it has ended.
+        task = asyncio.ensure_future(execute())
+        task.add_done_callback(lambda _: events.put_nowait(None))
         timed_out = False
-        reply: dict[str, Any] = {}
-        stream = self.manager.execute(path, code, ExecuteOptions(allow_stdin=False))
         deadline = started + max(float(timeout), 0.1)
-        interrupted_at: float | None = None
-        it = stream.__aiter__()
-        pending: asyncio.Future | None = None
         try:
             while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(it.__anext__())
-                wait = deadline - time.monotonic()
-                if interrupted_at is not None:
-                    wait = interrupted_at + 5 - time.monotonic()
-                # asyncio.wait, not wait_for: a timeout must not cancel the stream.
-                done, _ = await asyncio.wait({pending}, timeout=max(wait, 0.01))
-                if not done:
-                    if interrupted_at is not None:
+                wait = max(deadline - time.monotonic(), 0.01)
+                try:
+                    event = await asyncio.wait_for(events.get(), wait)
+                except TimeoutError:
+                    if timed_out:
                         break  # the interrupt did not end it either; stop waiting
                     timed_out = True
-                    interrupted_at = time.monotonic()
+                    deadline = time.monotonic() + INTERRUPT_GRACE
                     await self.manager.interrupt(path)
                     continue
-                fut, pending = pending, None
-                try:
-                    channel, msg = fut.result()
-                except StopAsyncIteration:
+                if event is None:
                     break
-                if channel == "shell":
-                    reply = msg["content"]
-                elif channel == "iopub" and msg["header"]["msg_type"] in OUTPUT_TYPES:
-                    yield {
-                        "kind": "output",
-                        "msg_type": msg["header"]["msg_type"],
-                        "content": msg["content"],
-                    }
+                yield event
         finally:
-            if pending is not None:
-                pending.cancel()
-                try:
-                    await pending
-                except BaseException:
-                    pass
-            await it.aclose()
-        yield {
-            "kind": "result",
-            "data": {
-                "path": rec.entry.path,
-                "status": reply.get("status", "timeout" if timed_out else "unknown"),
-                "execution_count": reply.get("execution_count"),
-                "ename": reply.get("ename"),
-                "evalue": reply.get("evalue"),
-                "traceback": reply.get("traceback"),
-                "timed_out": timed_out,
-                "seconds": round(time.monotonic() - started, 3),
-            },
-        }
+            task.cancel()  # a no-op when it has ended; awaiting it retrieves its error
+            try:
+                await task
+            except BaseException:
+                pass
+        reply = {} if task.cancelled() else task.result()
+        yield {"kind": "result", "data": _run_result(rec.entry.path, reply, timed_out, started)}
+
+
+def _run_result(
+    path: str, reply: dict[str, Any], timed_out: bool, started: float
+) -> dict[str, Any]:
+    """The ``result`` of run_code: how the run ended, from its execute_reply."""
+    return {
+        "path": path,
+        "status": reply.get("status", "timeout" if timed_out else "unknown"),
+        "execution_count": reply.get("execution_count"),
+        "ename": reply.get("ename"),
+        "evalue": reply.get("evalue"),
+        "traceback": reply.get("traceback"),
+        "timed_out": timed_out,
+        "seconds": round(time.monotonic() - started, 3),
+    }
