@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from silik_kernel.commands.context import Context
 from silik_kernel.commands.parsing import UnterminatedQuote, split_lines
-from silik_kernel.commands.registry import CommandRegistry, Context
+from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import SilikError
 from silik_kernel.kernel.base import CellHistory
 from silik_kernel.kernel.connect import ESCAPES, ConnectMode, is_escape
