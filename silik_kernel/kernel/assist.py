@@ -42,7 +42,7 @@ class TypingAssist:
         self.registry = registry
         self.context = context
         self.connect = connect
-        self.history = history
+        self.cells = history
 
     async def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         connected = self.connect.active
@@ -109,4 +109,4 @@ class TypingAssist:
             found = await self.connect.proxy("history_request", asked)
             if found is not None:
                 return found
-        return self.history.reply(access, output, **query)
+        return self.cells.reply(access, output, **query)

@@ -3,7 +3,7 @@
 ipykernel hands every IOPub message to a dedicated thread (a wake-up through an
 inproc pipe, then a second thread taking the GIL) so that a busy user cell never
 delays output. silik runs no user code: its main loop is never busy for long,
-and every relayed message paid that hop. :class:`DirectIOPub` keeps ipykernel's
+and every relayed message would pay that hop. :class:`DirectIOPub` keeps ipykernel's
 interface (``background_socket``, ``send_multipart``, ``schedule``) but sends
 on the spot, under a lock, from whichever thread calls (the main loop, or the
 control thread for interrupt and shutdown replies). A lock is the full memory

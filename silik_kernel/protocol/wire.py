@@ -2,7 +2,7 @@
 
 jupyter_client's ``Session.deserialize`` parses every date of the header and the
 parent header (a regular expression over each value, then ``isoparse``): that
-was the largest Python cost of each message silik relays. silik never looks at
+is the largest Python cost of each message a relay passes on. silik never looks at
 those dates, so here they stay the strings they came as (and go out again as
 the same strings). The checks are the same: a valid signature, never seen before.
 """
