@@ -164,6 +164,12 @@ class SilikTools:
         return run_id
 
 
+def function_tool_names(agent: Any) -> set[str]:
+    """The names of the tools an agent has in its own function toolsets."""
+    toolsets = agent.toolsets if agent is not None else []
+    return {name for ts in toolsets if isinstance(ts, FunctionToolset) for name in ts.tools}
+
+
 def _tool_error(exc: ServiceError) -> Exception:
     """A failed tool result the model reads and reacts to.
 
