@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,6 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset
 
 from silik_agents import __version__
-from silik_agents.approvals import Approvals
 from silik_agents.chat import ChatSession, offered_tools
 from silik_agents.chat_protocol import history_from_metadata, reply_metadata
 from silik_agents.commands import (
@@ -36,7 +35,7 @@ from silik_agents.commands import (
 )
 from silik_agents.config import LoadedSettings, load_settings
 from silik_agents.errors import AgentError, agent_load_error, explain, internal_error
-from silik_agents.live import LiveTurn
+from silik_agents.live import run_live_turn
 from silik_agents.model_choice import ModelChoice, build_model, choose_model, turn_model
 from silik_agents.observability import start_tracing
 from silik_agents.render import TurnView
@@ -51,6 +50,16 @@ from silik_kernel.kernel.base import (
 )
 
 log = logging.getLogger("silik.agents")
+
+#: Cells are messages in plain text (Markdown where the frontend highlights it).
+LANGUAGE_INFO = {
+    "name": "text",
+    "mimetype": "text/plain",
+    "file_extension": ".txt",
+    "pygments_lexer": "text",
+    "codemirror_mode": "markdown",
+    "version": __version__,
+}
 
 
 @dataclass
@@ -72,18 +81,14 @@ class AgentKernel(ChatCommands, MainLoopKernel):
     Subclass it and set ``agent`` (or override :meth:`make_agent`); add slash
     commands with :func:`silik_agents.command`; change how answers look by
     overriding :meth:`render`; give every run extra tools with :meth:`toolsets`.
+
+    Its methods are those hooks and Jupyter's handlers; the work is done by
+    live.py (a turn shown in its cell), approvals.py, commands.py and chat.py.
     """
 
     implementation = "silik-agents"
     implementation_version = __version__
-    language_info = {
-        "name": "text",
-        "mimetype": "text/plain",
-        "file_extension": ".txt",
-        "pygments_lexer": "text",
-        "codemirror_mode": "markdown",
-        "version": __version__,
-    }
+    language_info = LANGUAGE_INFO
     help_links: list[dict[str, str]] = []
 
     #: The agent, for subclasses that have one ready (or override make_agent()).
@@ -111,7 +116,10 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         self._outputs: dict[int, str] = {}  # each chat cell's answer, for history with output
         self._silik_toolset: AbstractToolset[Any] | None = None
         self._silik_backend: SilikBackend | None = None
-        self._load_agent()
+        try:
+            self._agent = create_agent(self.make_agent, self.agent_target or type(self).__name__)
+        except AgentError as exc:
+            self._agent_error = exc
         name = self.name_for_config()
         self.loaded: LoadedSettings = load_settings(name)
         tracing = start_tracing(self._agent, self.loaded.settings.logfire, service_name=name)
@@ -205,19 +213,6 @@ class AgentKernel(ChatCommands, MainLoopKernel):
             model=model or self.model_choice.label,
         )
 
-    def _load_agent(self) -> None:
-        try:
-            agent = self.make_agent()
-            if not isinstance(agent, AbstractAgent):
-                raise AgentError(
-                    f"make_agent() returned {type(agent).__name__}, not a pydantic-ai Agent"
-                )
-            self._agent = agent
-        except AgentError as exc:
-            self._agent_error = exc
-        except Exception as exc:
-            self._agent_error = agent_load_error(exc, self.agent_target or type(self).__name__)
-
     def set_parent(self, ident: Any, parent: Any, channel: str = "shell") -> None:
         """Also tell sys.stdout/stderr, so what tools print lands in the right cell."""
         super().set_parent(ident, parent, channel)
@@ -262,11 +257,8 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         cell_meta: dict[str, Any] | None = None,
         cell_id: str | None = None,
     ) -> dict[str, Any]:
-        parent, ident = (
-            self.get_parent("shell"),
-            self._get_shell_context_var(self._shell_parent_ident),
-        )
-        self._cell = Cell(parent, ident, silent=silent, allow_stdin=allow_stdin)
+        ident = self._get_shell_context_var(self._shell_parent_ident)
+        self._cell = Cell(self.get_parent("shell"), ident, silent=silent, allow_stdin=allow_stdin)
         if store_history and not silent:
             self._cell_history.add(self.execution_count, code)
         self._publish_startup_notes()
@@ -311,29 +303,24 @@ class AgentKernel(ChatCommands, MainLoopKernel):
             raise AgentError(self.loaded.error, "fix the file, then restart the kernel")
         history = history_from_metadata(cell_meta)
         model = turn_model(self.model_choice, self.model_for, self.loaded.path)
-        settings = self.loaded.settings
-        turn = LiveTurn(self._publish, self.render, thinking=settings.thinking, live=settings.live)
-        ask = self._ask_frontend if self._cell.allow_stdin else None
-        approvals = Approvals(settings.approvals, ask, turn.show_waiting)
         try:
-            result = await turn.run(
-                self.chat.run_turn(
-                    agent,
-                    prompt,
-                    on_event=turn.on_event,
-                    resolve_deferred=approvals.resolve,
-                    history=history,
-                    model=model,
-                    model_settings=settings.model_settings or None,
-                    instructions=settings.instructions,
-                    toolsets=self.toolsets() or None,
-                    deps=self.make_deps(),
-                )
+            result, view = await run_live_turn(
+                self.chat,
+                agent,
+                prompt,
+                settings=self.loaded.settings,
+                publish=self._publish,
+                render=self.render,
+                ask=self._ask_frontend if self._cell.allow_stdin else None,
+                history=history,
+                model=model,
+                toolsets=self.toolsets() or None,
+                deps=self.make_deps(),
             )
         except Exception as exc:
             raise self.explain(exc) from None
-        self.last_thinking = turn.view.thinking_text
-        self._outputs[self.execution_count] = turn.view.answer
+        self.last_thinking = view.thinking_text
+        self._outputs[self.execution_count] = view.answer
         self._cell.reply_metadata = reply_metadata(result)
         return ok_reply(self.execution_count)
 
@@ -415,3 +402,17 @@ class AgentKernel(ChatCommands, MainLoopKernel):
                 except Exception:
                     log.exception("closing the silik backend at shutdown")
         return {"status": "ok", "restart": restart}
+
+
+def create_agent(make_agent: Callable[[], Any], what: str) -> AbstractAgent[Any, Any]:
+    """The kernel's agent from ``make_agent()``; any failure is an AgentError that
+    every chat cell shows (the kernel starts anyway)."""
+    try:
+        agent = make_agent()
+    except AgentError:
+        raise
+    except Exception as exc:
+        raise agent_load_error(exc, what) from None
+    if not isinstance(agent, AbstractAgent):
+        raise AgentError(f"make_agent() returned {type(agent).__name__}, not a pydantic-ai Agent")
+    return agent

@@ -10,9 +10,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.messages import FunctionToolResultEvent, PartDeltaEvent
 
-from silik_agents.chat import TurnResult
+from silik_agents.approvals import Approvals, Ask
+from silik_agents.chat import ChatSession, TurnResult
+from silik_agents.config import AgentSettings
 from silik_agents.render import ThinkingMode, TurnView
 from silik_agents.toolset import output_sink
 from silik_kernel.protocol.messages import strip_ansi
@@ -21,6 +24,36 @@ from silik_kernel.protocol.messages import strip_ansi
 UPDATE_INTERVAL = 0.05
 
 Publish = Callable[[str, dict[str, Any]], None]
+
+
+async def run_live_turn(
+    chat: ChatSession,
+    agent: AbstractAgent[Any, Any],
+    prompt: str,
+    *,
+    settings: AgentSettings,
+    publish: Publish,
+    render: Callable[[TurnView], dict[str, str]],
+    ask: Ask | None,
+    **run_options: Any,
+) -> tuple[TurnResult, TurnView]:
+    """One turn of the conversation shown live in its cell, the calls it defers
+    answered by the config or by asking the user (``ask`` None: the frontend cannot
+    answer). ``run_options`` go to the agent's run (history, model, toolsets, deps)."""
+    turn = LiveTurn(publish, render, thinking=settings.thinking, live=settings.live)
+    approvals = Approvals(settings.approvals, ask, turn.show_waiting)
+    result = await turn.run(
+        chat.run_turn(
+            agent,
+            prompt,
+            on_event=turn.on_event,
+            resolve_deferred=approvals.resolve,
+            model_settings=settings.model_settings or None,
+            instructions=settings.instructions,
+            **run_options,
+        )
+    )
+    return result, turn.view
 
 
 class LiveDisplay:
