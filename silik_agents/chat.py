@@ -49,7 +49,6 @@ class ChatSession:
     messages: list[ModelMessage] = field(default_factory=list)
     usage: RunUsage = field(default_factory=RunUsage)  # every turn, failed ones included
     turns: int = 0  # completed turns
-    last_usage: RunUsage | None = None
 
     def reset(self) -> int:
         """Forget the conversation; returns how many messages were dropped."""
@@ -94,7 +93,6 @@ class ChatSession:
             raise
         assert result is not None
         self.usage.incr(result.usage)
-        self.last_usage = result.usage
         new = [_with_id(m) for m in result.new_messages()]
         everything = result.all_messages()
         kept = everything[: len(everything) - len(result.new_messages())]
@@ -111,7 +109,6 @@ class ChatSession:
         except Exception:
             return
         self.usage.incr(spent)
-        self.last_usage = spent
 
 
 async def offered_tools(agent: AbstractAgent[Any, Any], **run_kwargs: Any) -> list[ToolDefinition]:
