@@ -1,14 +1,26 @@
 """Asking the user before a tool that requires approval runs.
 
 pydantic-ai pauses such calls (``requires_approval=True`` tools, or a tool
-raising ``ApprovalRequired``) as deferred tool requests. The kernel answers them
-inline: from the config's allow/deny lists, else by a y/N prompt on stdin, else
-(no stdin) by denying the call and saying why.
+raising ``ApprovalRequired``) as deferred tool requests, and tools may defer a
+question to the user the same way. :class:`Approvals` answers them inline: from
+the config's allow/deny lists, else by a prompt on stdin, else (no stdin) by
+denying the call and saying why.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from pydantic_ai.exceptions import ToolFailed
+from pydantic_ai.messages import ToolCallPart
+from pydantic_ai.tools import (
+    DeferredToolRequests,
+    DeferredToolResults,
+    RunContext,
+    ToolApproved,
+    ToolDenied,
+)
 
 from silik_agents.config import ApprovalSettings
 from silik_agents.render import format_args
@@ -22,6 +34,70 @@ NO_STDIN_REASON = (
     "run the cell from a frontend with input support"
 )
 USER_DENIED = "The user denied this tool call."
+NO_STDIN_QUESTION = "Nobody can answer: this frontend does not accept input (no stdin)."
+
+#: Sends a prompt to the user and returns the answer.
+Ask = Callable[[str], Awaitable[str]]
+#: Called before a prompt goes up, with the id of the call waiting for approval
+#: (None for a question) and the call's arguments.
+ShowWaiting = Callable[[str | None, Any], None]
+
+
+class Approvals:
+    """Answers the deferred tool calls of one turn.
+
+    ``ask`` is None when the frontend cannot answer prompts (no stdin).
+    """
+
+    def __init__(
+        self,
+        settings: ApprovalSettings,
+        ask: Ask | None,
+        show_waiting: ShowWaiting = lambda call_id, args: None,
+    ) -> None:
+        self.settings = settings
+        self.ask = ask
+        self.show_waiting = show_waiting
+
+    async def resolve(
+        self, ctx: RunContext[Any], requests: DeferredToolRequests
+    ) -> DeferredToolResults:
+        """The handler pydantic-ai calls with the calls a run step deferred."""
+        approvals: dict[str, bool | ToolApproved | ToolDenied] = {}
+        for call in requests.approvals:
+            approvals[call.tool_call_id] = await self.decide(call)
+        calls: dict[str, Any] = {}
+        for call in requests.calls:
+            if requests.kind(call.tool_call_id) == "question":
+                metadata = requests.metadata.get(call.tool_call_id)
+                calls[call.tool_call_id] = await self.answer_question(call, metadata)
+            else:
+                calls[call.tool_call_id] = ToolFailed(
+                    f"{call.tool_name} is an external tool, and this kernel cannot run it."
+                )
+        return requests.build_results(approvals=approvals, calls=calls)
+
+    async def decide(self, call: ToolCallPart) -> ToolApproved | ToolDenied:
+        """The config's decision, else the user's y/N."""
+        preset = preset_decision(call.tool_name, self.settings)
+        if preset is True:
+            return ToolApproved()
+        if preset is False:
+            return ToolDenied(f"The configuration of this kernel denies {call.tool_name}.")
+        if self.ask is None:
+            return ToolDenied(f"The call was {NO_STDIN_REASON}.")
+        args = args_of(call)
+        self.show_waiting(call.tool_call_id, args)
+        answer = await self.ask(approval_prompt(call.tool_name, args))
+        return ToolApproved() if is_yes(answer) else ToolDenied(USER_DENIED)
+
+    async def answer_question(self, call: ToolCallPart, metadata: Any) -> Any:
+        """The user's answer to a question a tool deferred."""
+        if self.ask is None:
+            return ToolFailed(NO_STDIN_QUESTION)
+        args = args_of(call)
+        self.show_waiting(None, args)
+        return await self.ask(question_prompt(call.tool_name, args, metadata))
 
 
 def preset_decision(tool_name: str, settings: ApprovalSettings) -> bool | None:
@@ -56,6 +132,14 @@ def question_prompt(tool_name: str, args: str | dict[str, Any] | None, metadata:
 
 def is_yes(answer: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
+
+
+def args_of(call: ToolCallPart) -> str | dict[str, Any] | None:
+    """A call's arguments as a dict, or as the model sent them when they do not parse."""
+    try:
+        return call.args_as_dict()
+    except Exception:
+        return call.args
 
 
 def _target(args: str | dict[str, Any] | None) -> str | None:

@@ -18,7 +18,8 @@ from pydantic_ai import AgentRunResultEvent
 from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.capabilities import HandleDeferredToolCalls
 from pydantic_ai.messages import ModelMessage
-from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, RunContext
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, RunContext, ToolDefinition
 from pydantic_ai.usage import RunUsage
 
 #: Key in a message's ``metadata`` holding the id chat frontends get back.
@@ -48,7 +49,6 @@ class ChatSession:
     messages: list[ModelMessage] = field(default_factory=list)
     usage: RunUsage = field(default_factory=RunUsage)  # every turn, failed ones included
     turns: int = 0  # completed turns
-    last_usage: RunUsage | None = None
 
     def reset(self) -> int:
         """Forget the conversation; returns how many messages were dropped."""
@@ -93,7 +93,6 @@ class ChatSession:
             raise
         assert result is not None
         self.usage.incr(result.usage)
-        self.last_usage = result.usage
         new = [_with_id(m) for m in result.new_messages()]
         everything = result.all_messages()
         kept = everything[: len(everything) - len(result.new_messages())]
@@ -110,7 +109,25 @@ class ChatSession:
         except Exception:
             return
         self.usage.incr(spent)
-        self.last_usage = spent
+
+
+async def offered_tools(agent: AbstractAgent[Any, Any], **run_kwargs: Any) -> list[ToolDefinition]:
+    """The tools the model would be offered, found by a run that stops before any request."""
+    seen: list[ToolDefinition] = []
+
+    def capture(messages: Any, info: AgentInfo) -> Any:
+        seen.extend(info.function_tools)
+        raise _ToolsSeen
+
+    try:
+        await agent.run("", model=FunctionModel(capture), **run_kwargs)
+    except _ToolsSeen:
+        pass
+    return seen
+
+
+class _ToolsSeen(Exception):
+    """Stops the dry run that lists tools, before any model request."""
 
 
 def message_id(message: ModelMessage) -> str | None:

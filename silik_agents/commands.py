@@ -8,9 +8,9 @@ redefining its method.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic_ai.messages import (
     ModelMessage,
@@ -20,13 +20,13 @@ from pydantic_ai.messages import (
     ToolCallPart,
     UserPromptPart,
 )
+from pydantic_ai.models import Model
+from pydantic_ai.tools import ToolDefinition
 
+from silik_agents.chat import ChatSession
 from silik_agents.errors import AgentError
 from silik_agents.model_choice import ModelChoice, known_model_names
 from silik_agents.render import code_span, format_args, short
-
-if TYPE_CHECKING:
-    from silik_agents.kernel import AgentKernel
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__silik_agent_command__"
@@ -47,6 +47,12 @@ class CommandOutput:
     text: str
     markdown: str | None = None
 
+    def bundle(self) -> dict[str, str]:
+        data = {"text/plain": self.text}
+        if self.markdown:
+            data["text/markdown"] = self.markdown
+        return data
+
 
 def command(name: str, *, help: str, usage: str | None = None) -> Callable[[F], F]:
     """Mark ``async def method(self, arg: str)`` as the slash command ``name``."""
@@ -60,6 +66,11 @@ def command(name: str, *, help: str, usage: str | None = None) -> Callable[[F], 
     return mark
 
 
+def is_command(text: str) -> bool:
+    """A cell for the kernel (``/name``) rather than the agent (a message, or ``//text``)."""
+    return text.startswith("/") and not text.startswith("//")
+
+
 def collect_commands(cls: type) -> dict[str, ChatCommand]:
     """Every command of a kernel class; a subclass's declaration wins."""
     found: dict[str, ChatCommand] = {}
@@ -71,11 +82,32 @@ def collect_commands(cls: type) -> dict[str, ChatCommand]:
     return dict(sorted(found.items()))
 
 
+class ChatHost(Protocol):
+    """What the built-in commands read and change on the kernel they are mixed into."""
+
+    commands: dict[str, ChatCommand]
+    chat: ChatSession
+    session_model: ModelChoice | None
+    last_thinking: str
+
+    @property
+    def model_choice(self) -> ModelChoice: ...
+
+    @property
+    def configured_model(self) -> ModelChoice: ...
+
+    def model_for(self, spec: str) -> Model: ...
+
+    async def tool_definitions(self) -> list[ToolDefinition]: ...
+
+    def unknown_command(self, name: str) -> AgentError: ...
+
+
 class ChatCommands:
     """The built-in commands, mixed into AgentKernel."""
 
     @command("/help", usage="/help [COMMAND]", help="List the commands, or explain one.")
-    async def cmd_help(self: AgentKernel, arg: str) -> CommandOutput:
+    async def cmd_help(self: ChatHost, arg: str) -> CommandOutput:
         if arg:
             name = arg if arg.startswith("/") else "/" + arg
             cmd = self.commands.get(name)
@@ -92,12 +124,12 @@ class ChatCommands:
         )
 
     @command("/reset", help="Start a new conversation (the agent forgets this one).")
-    async def cmd_reset(self: AgentKernel, arg: str) -> CommandOutput:
+    async def cmd_reset(self: ChatHost, arg: str) -> CommandOutput:
         dropped = self.chat.reset()
         return CommandOutput(f"Conversation cleared ({dropped} messages dropped).")
 
     @command("/history", usage="/history [N]", help="Show the conversation (the last N turns).")
-    async def cmd_history(self: AgentKernel, arg: str) -> CommandOutput:
+    async def cmd_history(self: ChatHost, arg: str) -> CommandOutput:
         last = _count_arg(arg, "/history")
         turns = conversation_turns(self.chat.messages)
         if last is not None:
@@ -117,7 +149,7 @@ class ChatCommands:
         usage="/model [NAME | default]",
         help="Show the model, or switch to NAME (any pydantic-ai model string) for this session.",
     )
-    async def cmd_model(self: AgentKernel, arg: str) -> CommandOutput:
+    async def cmd_model(self: ChatHost, arg: str) -> CommandOutput:
         if arg == "default":
             self.session_model = None
             choice = self.model_choice
@@ -138,7 +170,7 @@ class ChatCommands:
         return CommandOutput("\n".join(lines))
 
     @command("/tools", help="List the tools the agent can call.")
-    async def cmd_tools(self: AgentKernel, arg: str) -> CommandOutput:
+    async def cmd_tools(self: ChatHost, arg: str) -> CommandOutput:
         tools = await self.tool_definitions()
         if not tools:
             return CommandOutput("This agent has no tools.")
@@ -152,7 +184,7 @@ class ChatCommands:
         return CommandOutput("\n".join(plain), "\n".join(md))
 
     @command("/usage", help="Tokens and requests used in this session.")
-    async def cmd_usage(self: AgentKernel, arg: str) -> CommandOutput:
+    async def cmd_usage(self: ChatHost, arg: str) -> CommandOutput:
         u = self.chat.usage
         lines = [
             f"Requests: {u.requests}",
@@ -164,14 +196,24 @@ class ChatCommands:
         return CommandOutput("\n".join(lines))
 
     @command("/thinking", help="Show the model's thinking in the last answer.")
-    async def cmd_thinking(self: AgentKernel, arg: str) -> CommandOutput:
+    async def cmd_thinking(self: ChatHost, arg: str) -> CommandOutput:
         text = self.last_thinking
         if not text:
             return CommandOutput("The last answer had no thinking.")
         return CommandOutput(text, text)
 
     # -- helpers used by the kernel --------------------------------------------
-    def unknown_command(self: AgentKernel, name: str) -> AgentError:
+    async def run_command(self: ChatHost, text: str) -> Any:
+        """Run a command cell (``/name arg``); what the command returned, text as CommandOutput."""
+        name, *rest = text.split(None, 1)
+        cmd = self.commands.get(name)
+        if cmd is None:
+            raise self.unknown_command(name)
+        arg = rest[0] if rest else ""
+        result = await getattr(self, cmd.method)(arg.strip())
+        return CommandOutput(result) if isinstance(result, str) else result
+
+    def unknown_command(self: ChatHost, name: str) -> AgentError:
         names = ", ".join(self.commands)
         return AgentError(
             f"unknown command {name}",
@@ -179,7 +221,7 @@ class ChatCommands:
             ename="UnknownCommand",
         )
 
-    def complete_command(self: AgentKernel, line: str) -> tuple[list[str], int]:
+    def complete_command(self: ChatHost, line: str) -> tuple[list[str], int]:
         """Matches for the text before the cursor, and how many characters they replace."""
         if " " not in line:
             return [c for c in self.commands if c.startswith(line)], len(line)
@@ -190,6 +232,49 @@ class ChatCommands:
         if head == "/help" and " " not in rest:
             return [c for c in self.commands if c.startswith(rest)], len(rest)
         return [], 0
+
+
+def completion_reply(
+    code: str, cursor_pos: int, complete: Callable[[str], tuple[list[str], int]]
+) -> dict[str, Any]:
+    """A complete_reply: only a command line (the first line of a cell) completes."""
+    line = code[:cursor_pos].rsplit("\n", 1)[-1]
+    matches: list[str] = []
+    replaced = 0
+    if is_command(line) and "\n" not in code[:cursor_pos]:
+        matches, replaced = complete(line)
+    return {
+        "status": "ok",
+        "matches": matches,
+        "cursor_start": cursor_pos - replaced,
+        "cursor_end": cursor_pos,
+        "metadata": {},
+    }
+
+
+def inspection_reply(commands: Mapping[str, ChatCommand], code: str) -> dict[str, Any]:
+    """An inspect_reply: the usage and help of the command the cell starts with."""
+    word = code.strip().split(None, 1)[0] if code.strip() else ""
+    cmd = commands.get(word)
+    if cmd is None:
+        return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+    return {
+        "status": "ok",
+        "found": True,
+        "data": {"text/plain": f"{cmd.usage}\n    {cmd.help}"},
+        "metadata": {},
+    }
+
+
+def is_complete_reply(commands: Mapping[str, ChatCommand], code: str) -> dict[str, Any]:
+    """An is_complete_reply: a trailing backslash continues the message; unknown
+    commands are invalid."""
+    if code.rstrip("\n").endswith("\\"):
+        return {"status": "incomplete", "indent": ""}
+    text = code.strip()
+    if is_command(text) and text.split(None, 1)[0] not in commands:
+        return {"status": "invalid"}
+    return {"status": "complete"}
 
 
 def conversation_turns(messages: list[ModelMessage]) -> list[list[tuple[str, str]]]:

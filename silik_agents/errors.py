@@ -46,14 +46,61 @@ def explain(
     name = type(exc).__name__
     text = str(exc).strip() or name
     if isinstance(exc, ImportError):
-        m = _PIP_EXTRA.search(text)
-        package = m.group(1) if m else "pydantic-ai-slim[PROVIDER]"
-        return AgentError(
-            text,
-            f'install it into this kernel\'s Python: {sys.executable} -m pip install "{package}", '
-            "then restart the kernel; or `/model NAME` to use another model",
-            ename="MissingPackage",
-        )
+        return _missing_package(text)
+    if isinstance(exc, ai_errors.ModelAPIError):
+        return _model_api_error(exc, text, model=model, config_file=config_file, base_url=base_url)
+    if isinstance(exc, ai_errors.UserError):
+        return _user_error(text, name, config_file)
+    if isinstance(exc, ai_errors.AgentRunError):
+        return AgentError(text, None, ename=name)
+    if isinstance(exc, RuntimeError) and "ALLOW_MODEL_REQUESTS" in text:
+        return AgentError(text, "real model requests are turned off in this process", ename=name)
+    return AgentError(
+        text,
+        "this is a bug in the agent or one of its tools; the lines below show where",
+        ename=name,
+        details=traceback_of(exc),
+    )
+
+
+def agent_load_error(exc: BaseException, what: str) -> AgentError:
+    """Creating the agent failed: the kernel runs on and every chat cell says why."""
+    return AgentError(
+        f"could not create the agent {what}: {type(exc).__name__}: {exc}",
+        "fix the agent's module, then restart the kernel",
+        ename="AgentLoadError",
+        details=traceback_of(exc),
+    )
+
+
+def internal_error(exc: BaseException) -> AgentError:
+    return AgentError(
+        f"internal error: {type(exc).__name__}: {exc}",
+        "this is a silik_agents bug; the kernel log has the full traceback",
+        ename="InternalError",
+    )
+
+
+def traceback_of(exc: BaseException) -> list[str]:
+    return [line.rstrip("\n") for line in traceback.format_exception(exc)]
+
+
+def _missing_package(text: str) -> AgentError:
+    m = _PIP_EXTRA.search(text)
+    package = m.group(1) if m else "pydantic-ai-slim[PROVIDER]"
+    return AgentError(
+        text,
+        f'install it into this kernel\'s Python: {sys.executable} -m pip install "{package}", '
+        "then restart the kernel; or `/model NAME` to use another model",
+        ename="MissingPackage",
+    )
+
+
+def _model_api_error(
+    exc: ai_errors.ModelAPIError, text: str, *, model: str, config_file: str, base_url: str | None
+) -> AgentError:
+    """The model provider refused or could not be reached."""
+    name = type(exc).__name__
     if isinstance(exc, ai_errors.ModelAuthenticationError):
         return AgentError(
             f"the provider rejected the credentials for {model}: {text}",
@@ -81,37 +128,28 @@ def explain(
             None,
             ename=name,
         )
-    if isinstance(exc, ai_errors.ModelAPIError):
-        return AgentError(f"the model request failed for {model}: {text}", None, ename=name)
-    if isinstance(exc, ai_errors.UserError):
-        m = _ENV_VAR.search(text)
-        if m:
-            return AgentError(
-                text,
-                f"set {m.group(1)} in the environment Jupyter starts this kernel from (your shell "
-                f"before `jupyter lab`, or the kernelspec's env), or name another variable with "
-                f"api_key_env in {config_file}; `/model NAME` switches to another model",
-                ename="MissingSetting",
-            )
-        if text.startswith("Unknown model"):
-            return AgentError(
-                text,
-                "model strings look like openai-chat:gpt-4o, anthropic:claude-sonnet-4-5, "
-                "openai-chat:llama3.2 with a base_url, or test",
-                ename="UnknownModel",
-            )
-        return AgentError(text, None, ename=name)
-    if isinstance(exc, ai_errors.AgentRunError):
-        return AgentError(text, None, ename=name)
-    if isinstance(exc, RuntimeError) and "ALLOW_MODEL_REQUESTS" in text:
-        return AgentError(text, "real model requests are turned off in this process", ename=name)
-    details = traceback.format_exception(exc)
-    return AgentError(
-        text,
-        "this is a bug in the agent or one of its tools; the lines below show where",
-        ename=name,
-        details=[line.rstrip("\n") for line in details],
-    )
+    return AgentError(f"the model request failed for {model}: {text}", None, ename=name)
+
+
+def _user_error(text: str, name: str, config_file: str) -> AgentError:
+    """A setting is missing or a model string is wrong."""
+    m = _ENV_VAR.search(text)
+    if m:
+        return AgentError(
+            text,
+            f"set {m.group(1)} in the environment Jupyter starts this kernel from (your shell "
+            f"before `jupyter lab`, or the kernelspec's env), or name another variable with "
+            f"api_key_env in {config_file}; `/model NAME` switches to another model",
+            ename="MissingSetting",
+        )
+    if text.startswith("Unknown model"):
+        return AgentError(
+            text,
+            "model strings look like openai-chat:gpt-4o, anthropic:claude-sonnet-4-5, "
+            "openai-chat:llama3.2 with a base_url, or test",
+            ename="UnknownModel",
+        )
+    return AgentError(text, None, ename=name)
 
 
 def _body(exc: ai_errors.ModelHTTPError) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic_ai.models import KnownModelName, Model, infer_model
 from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
 
 from silik_agents.config import AgentSettings, LoadedSettings
+from silik_agents.errors import AgentError
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,22 @@ def choose_model(agent_model: str | Model | None, loaded: LoadedSettings) -> Mod
     if loaded.settings.model:
         return ModelChoice(loaded.settings.model, loaded.sources.get("model", "config file"))
     return ModelChoice(agent_model, "the agent")
+
+
+def turn_model(
+    choice: ModelChoice, build: Callable[[str], Model], config_file: object
+) -> Model | None:
+    """The ``model=`` of a turn's run: None lets the agent use its own Model object."""
+    if choice.spec is None:
+        raise AgentError(
+            "this agent has no model",
+            f'set SILIK_AGENT_MODEL, put model = "..." in {config_file}, '
+            "or type /model NAME (e.g. /model openai-chat:gpt-4o)",
+            ename="NoModel",
+        )
+    if isinstance(choice.spec, Model):
+        return None if choice.source == "the agent" else choice.spec
+    return build(choice.spec)
 
 
 def describe_model(spec: str | Model | None) -> str:

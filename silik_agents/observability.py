@@ -13,6 +13,18 @@ from typing import Any
 from silik_agents.config import LogfireSettings
 
 
+def start_tracing(agent: Any, settings: LogfireSettings, *, service_name: str) -> str | None:
+    """Trace ``agent``'s runs when the settings ask for it; a note for the user when
+    tracing could not start (the kernel works on without it)."""
+    if agent is None or not settings.enabled:
+        return None
+    try:
+        instrument(agent, settings, service_name=service_name)
+    except Exception as exc:
+        return f"logfire tracing is off: {type(exc).__name__}: {exc}"
+    return None
+
+
 def instrument(
     agent: Any, settings: LogfireSettings, *, service_name: str, configure: bool = True
 ) -> None:

@@ -8,19 +8,17 @@ SilikManager otherwise. Both run the same ``ManagerService`` operations.
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
-from pydantic_ai import BinaryContent, FunctionToolset, ToolFailed
+from pydantic_ai import FunctionToolset, Tool, ToolFailed
 
 from silik_agents.policy import ToolPolicy
+from silik_agents.run_output import RunOutput
 from silik_kernel.errors import SilikError
-from silik_kernel.protocol.messages import output_text, strip_ansi
 from silik_kernel.service import ServiceError
 
 #: Called with (kernel path, output event) for every output of code the agent
@@ -28,8 +26,6 @@ from silik_kernel.service import ServiceError
 output_sink: contextvars.ContextVar[Callable[[str, dict[str, Any]], None] | None] = (
     contextvars.ContextVar("silik_output_sink", default=None)
 )
-
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
 class SilikBackend(Protocol):
@@ -75,77 +71,144 @@ class LocalBackend:
         await self.manager.shutdown_all()
 
 
-class RunResult(BaseModel):
-    """What run_code returns to the model."""
-
-    path: str
-    status: str = Field(description="ok, error, or timeout")
-    stdout: str = ""
-    stderr: str = ""
-    results: list[str] = Field(
-        default_factory=list, description="text/plain of results and displays"
-    )
-    mime_types: list[str] = Field(default_factory=list, description="every mime type produced")
-    ename: str | None = None
-    evalue: str | None = None
-    traceback: str | None = None
-    truncated: bool = False
-    run_id: str | None = Field(default=None, description="pass to get_output for the rest")
-    timed_out: bool = False
-
-
-class _Run:
-    """One run's output, kept so get_output can page through it."""
-
-    def __init__(self) -> None:
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self.results: list[str] = []
-        self.mime_types: list[str] = []
-        self.images: list[BinaryContent] = []
-        self.full: list[str] = []
-
-    def add(self, msg_type: str, content: dict[str, Any]) -> None:
-        text = output_text(msg_type, content)
-        if text:
-            self.full.append(text)
-        if msg_type == "stream":
-            (self.stdout if content.get("name") == "stdout" else self.stderr).append(text)
-        elif msg_type in ("execute_result", "display_data", "update_display_data"):
-            data = content.get("data", {})
-            for mime in data:
-                if mime not in self.mime_types:
-                    self.mime_types.append(mime)
-            if text:
-                self.results.append(text.rstrip("\n"))
-            for mime in IMAGE_TYPES:
-                if mime in data:
-                    raw = data[mime]
-                    try:
-                        self.images.append(
-                            BinaryContent(data=base64.b64decode(raw), media_type=mime)
-                        )
-                    except (ValueError, TypeError):
-                        pass
-                    break
-
-
 class SilikTools:
-    """The state behind the toolset: the backend, the policy and kept outputs."""
+    """The silik tools, with what they share: the backend, the policy and kept outputs.
+
+    Each public async method is a tool: its name, signature and docstring are what
+    the model sees. The policy is checked inside the tools, so a tool called
+    directly (``toolset.tools["run_code"].function``) obeys it too.
+    """
+
+    #: The tools, in the order the model sees them.
+    TOOL_NAMES = (
+        "list_kernelspecs", "list_tree", "start_kernel", "run_code", "get_output",
+        "interrupt_kernel", "restart_kernel", "stop_kernel", "kernel_history", "silik",
+    )  # fmt: skip
 
     def __init__(self, backend: SilikBackend, policy: ToolPolicy | None = None) -> None:
         self.backend = backend
         self.policy = policy or ToolPolicy()
         self.runs: OrderedDict[str, str] = OrderedDict()
 
-    async def _call(self, op: str, **args: Any) -> Any:
+    def functions(self) -> list[Callable[..., Any]]:
+        return [getattr(self, name) for name in self.TOOL_NAMES]
+
+    # -- the tools -------------------------------------------------------------
+    async def list_kernelspecs(self) -> list[dict[str, str]]:
+        """List the kernel types (kernelspecs) that can be started, with their language."""
+        specs = await self._call("list_kernelspecs")
+        allowed = self.policy.allowed_kernelspecs
+        if allowed is not None:
+            specs = [s for s in specs if s["name"] in allowed]
+        return specs
+
+    async def list_tree(self, path: str = "~") -> list[dict[str, Any]]:
+        """List the folders and kernels under a folder of the silik tree.
+
+        Args:
+            path: a folder such as "~" (the root) or "~/work".
+
+        Each kernel has its path (use it in other tools), kernelspec, status
+        (idle, busy, starting, restarting or dead), who started it, and
+        started_by_you.
+        """
+        return await self._call("list_tree", path=path)
+
+    async def start_kernel(self, kernelspec: str, label: str, folder: str = "~") -> str:
+        """Start a new kernel and return its path, e.g. "~/calc.py".
+
+        Args:
+            kernelspec: a name from list_kernelspecs, e.g. "python3".
+            label: a short name; the path adds the language's extension (calc -> calc.py).
+            folder: the folder to put it in; created if missing.
+        """
+        await self._check_may_start(kernelspec)
+        result = await self._call("start_kernel", kernelspec=kernelspec, label=label, folder=folder)
+        return result["path"]
+
+    async def run_code(self, path: str, code: str, timeout: float | None = None) -> Any:
+        """Run code in a kernel and return what it produced.
+
+        Args:
+            path: the kernel's path, e.g. "~/calc.py".
+            code: the code to run, in the kernel's language. State persists between calls.
+            timeout: seconds before the kernel is interrupted (default from your policy);
+                the output so far is returned with timed_out=true.
+
+        Returns stdout, stderr, results (text/plain of values and displays), the mime
+        types produced, and on failure ename, evalue and the traceback. Long output is
+        cut: then truncated is true and get_output(run_id, offset) returns the rest.
+        Images (plots) are attached so you can look at them.
+        """
+        await self._check_may_use(path)
+        run = RunOutput()
+        sink = output_sink.get()
+        reply: dict[str, Any] = {}
+        limit = self.policy.default_timeout if timeout is None else float(timeout)
         try:
-            return await self.backend.call(op, args)
+            async for event in self.backend.stream(
+                "run_code", {"path": path, "code": code, "timeout": limit}, timeout=limit
+            ):
+                if event.get("kind") == "result":
+                    reply = event.get("data") or {}
+                    continue
+                run.add(event["msg_type"], event["content"])
+                if sink is not None:
+                    sink(path, event)
         except ServiceError as exc:
             raise _tool_error(exc) from None
-        except SilikError as exc:
-            raise ToolFailed(str(exc)) from None
+        return run.result(path, reply, self.policy.max_output_chars, self.keep)
 
+    async def get_output(self, run_id: str, offset: int = 0) -> str:
+        """Read the full output of a truncated run_code, 4000 characters from offset.
+
+        Args:
+            run_id: the run_id from a truncated run_code result.
+            offset: where to start reading; the reply says where the next part starts.
+        """
+        text = self.runs.get(run_id)
+        if text is None:
+            raise ToolFailed(f"no output is kept for run_id {run_id!r}")
+        part = text[offset : offset + 4000]
+        end = offset + len(part)
+        more = f"\n[{len(text) - end} more characters: get_output({run_id!r}, {end})]"
+        return part + (more if end < len(text) else "\n[end of output]")
+
+    async def interrupt_kernel(self, path: str) -> str:
+        """Interrupt what a kernel is running (like Ctrl-C). Its state is kept."""
+        await self._check_may_use(path)
+        return await self._call("interrupt_kernel", path=path)
+
+    async def restart_kernel(self, path: str) -> str:
+        """Restart a kernel: a fresh process, all variables and imports lost."""
+        await self._check_may_use(path)
+        return await self._call("restart_kernel", path=path)
+
+    async def stop_kernel(self, path: str) -> str:
+        """Stop a kernel and remove it from the tree. Stop the kernels you no longer need."""
+        await self._check_may_use(path)
+        return await self._call("stop_kernel", path=path)
+
+    async def kernel_history(self, path: str, n: int = 10) -> list[str]:
+        """The last n inputs a kernel ran, oldest first."""
+        await self._check_may_use(path)
+        return await self._call("kernel_history", path=path, n=n)
+
+    async def silik(self, command: str) -> str:
+        """Run one silik command line and return its text output.
+
+        For what the other tools do not cover, e.g. "mkdir -p ~/work", "mv a.py work/",
+        "info ~/calc.py", "help". Connect mode and exit are not available.
+        """
+        head = command.strip().split(None, 1)[0] if command.strip() else ""
+        allowed = self.policy.silik_commands
+        if head not in allowed:
+            raise ToolFailed(
+                f"the silik command {head!r} is not allowed for you; allowed: {', '.join(allowed)}"
+            )
+        return await self._call("silik", command=command)
+
+    # -- the policy --------------------------------------------------------------
     async def _check_may_use(self, path: str) -> None:
         if self.policy.use_other_kernels:
             return
@@ -156,12 +219,59 @@ class SilikTools:
                 "lets you use kernels you started (start_kernel gives you one)"
             )
 
+    async def _check_may_start(self, kernelspec: str) -> None:
+        allowed = self.policy.allowed_kernelspecs
+        if allowed is not None and kernelspec not in allowed:
+            raise ToolFailed(f"you may not start {kernelspec!r}; allowed: {', '.join(allowed)}")
+        tree = await self._call("list_tree")
+        mine = [t for t in tree if t.get("type") == "kernel" and t.get("started_by_you")]
+        if len(mine) >= self.policy.max_kernels:
+            raise ToolFailed(
+                f"you already run {len(mine)} kernels, your limit; stop one first "
+                f"({', '.join(t['path'] for t in mine)})"
+            )
+
+    # -- helpers -----------------------------------------------------------------
+    async def _call(self, op: str, **args: Any) -> Any:
+        try:
+            return await self.backend.call(op, args)
+        except ServiceError as exc:
+            raise _tool_error(exc) from None
+        except SilikError as exc:
+            raise ToolFailed(str(exc)) from None
+
     def keep(self, text: str) -> str:
+        """Keep a run's whole output (the last 50 runs); its run_id."""
         run_id = uuid.uuid4().hex[:8]
         self.runs[run_id] = text
         while len(self.runs) > 50:
             self.runs.popitem(last=False)
         return run_id
+
+
+class SilikToolset(FunctionToolset[Any]):
+    """The silik tools as a pydantic-ai toolset; ``silik_tools`` is the state behind them.
+
+    A FunctionToolset, so ``tools[name].function`` calls a tool directly, and an
+    AgentKernel sees the tools of an agent that carries this toolset as the agent's own.
+    """
+
+    def __init__(self, silik_tools: SilikTools, include: Callable[[str], bool] | None = None):
+        ask = silik_tools.policy.require_approval
+        super().__init__(
+            [
+                Tool(fn, requires_approval=fn.__name__ in ask)
+                for fn in silik_tools.functions()
+                if include is None or include(fn.__name__)
+            ]
+        )
+        self.silik_tools = silik_tools
+
+
+def function_tool_names(agent: Any) -> set[str]:
+    """The names of the tools an agent has in its own function toolsets."""
+    toolsets = agent.toolsets if agent is not None else []
+    return {name for ts in toolsets if isinstance(ts, FunctionToolset) for name in ts.tools}
 
 
 def _tool_error(exc: ServiceError) -> Exception:
@@ -178,179 +288,10 @@ def silik_toolset(
     policy: ToolPolicy | None = None,
     *,
     include: Callable[[str], bool] | None = None,
-) -> FunctionToolset:
+) -> SilikToolset:
     """The silik tools for a pydantic-ai agent.
 
     ``include(name)`` filters tools; tools named in ``policy.require_approval``
     ask the human (the AgentKernel shows a y/N prompt).
     """
-    st = SilikTools(backend, policy)
-    pol = st.policy
-    toolset = FunctionToolset()
-
-    def add(fn: Callable[..., Any]) -> None:
-        name = fn.__name__
-        if include is None or include(name):
-            toolset.add_function(fn, requires_approval=name in pol.require_approval)
-
-    async def list_kernelspecs() -> list[dict[str, str]]:
-        """List the kernel types (kernelspecs) that can be started, with their language."""
-        specs = await st._call("list_kernelspecs")
-        if pol.allowed_kernelspecs is not None:
-            specs = [s for s in specs if s["name"] in pol.allowed_kernelspecs]
-        return specs
-
-    async def list_tree(path: str = "~") -> list[dict[str, Any]]:
-        """List the folders and kernels under a folder of the silik tree.
-
-        Args:
-            path: a folder such as "~" (the root) or "~/work".
-
-        Each kernel has its path (use it in other tools), kernelspec, status
-        (idle, busy, starting, restarting or dead), who started it, and
-        started_by_you.
-        """
-        return await st._call("list_tree", path=path)
-
-    async def start_kernel(kernelspec: str, label: str, folder: str = "~") -> str:
-        """Start a new kernel and return its path, e.g. "~/calc.py".
-
-        Args:
-            kernelspec: a name from list_kernelspecs, e.g. "python3".
-            label: a short name; the path adds the language's extension (calc -> calc.py).
-            folder: the folder to put it in; created if missing.
-        """
-        if pol.allowed_kernelspecs is not None and kernelspec not in pol.allowed_kernelspecs:
-            raise ToolFailed(
-                f"you may not start {kernelspec!r}; allowed: {', '.join(pol.allowed_kernelspecs)}"
-            )
-        tree = await st._call("list_tree")
-        mine = [t for t in tree if t.get("type") == "kernel" and t.get("started_by_you")]
-        if len(mine) >= pol.max_kernels:
-            raise ToolFailed(
-                f"you already run {len(mine)} kernels, your limit; stop one first "
-                f"({', '.join(t['path'] for t in mine)})"
-            )
-        result = await st._call("start_kernel", kernelspec=kernelspec, label=label, folder=folder)
-        return result["path"]
-
-    async def run_code(path: str, code: str, timeout: float | None = None) -> Any:
-        """Run code in a kernel and return what it produced.
-
-        Args:
-            path: the kernel's path, e.g. "~/calc.py".
-            code: the code to run, in the kernel's language. State persists between calls.
-            timeout: seconds before the kernel is interrupted (default from your policy);
-                the output so far is returned with timed_out=true.
-
-        Returns stdout, stderr, results (text/plain of values and displays), the mime
-        types produced, and on failure ename, evalue and the traceback. Long output is
-        cut: then truncated is true and get_output(run_id, offset) returns the rest.
-        Images (plots) are attached so you can look at them.
-        """
-        await st._check_may_use(path)
-        run = _Run()
-        sink = output_sink.get()
-        result: dict[str, Any] = {}
-        limit = pol.default_timeout if timeout is None else float(timeout)
-        try:
-            async for event in st.backend.stream(
-                "run_code", {"path": path, "code": code, "timeout": limit}, timeout=limit
-            ):
-                if event.get("kind") == "result":
-                    result = event.get("data") or {}
-                    continue
-                run.add(event["msg_type"], event["content"])
-                if sink is not None:
-                    sink(path, event)
-        except ServiceError as exc:
-            raise _tool_error(exc) from None
-        out = RunResult(
-            path=result.get("path", path),
-            status="timeout" if result.get("timed_out") else result.get("status", "unknown"),
-            ename=result.get("ename"),
-            evalue=result.get("evalue"),
-            traceback=strip_ansi("\n".join(result.get("traceback") or [])) or None,
-            mime_types=run.mime_types,
-            timed_out=bool(result.get("timed_out")),
-        )
-        budget = pol.max_output_chars
-        stdout, stderr = "".join(run.stdout), "".join(run.stderr)
-        results = run.results
-        total = len(stdout) + len(stderr) + sum(len(r) for r in results)
-        if total > budget:
-            out.truncated = True
-            out.run_id = st.keep("".join(run.full))
-            share = max(budget // 2, 200)
-            stdout = _cut(stdout, share)
-            stderr = _cut(stderr, budget // 4)
-            results = [_cut(r, budget // 4) for r in results[-5:]]
-        out.stdout, out.stderr, out.results = stdout, stderr, results
-        if run.images:
-            return [out.model_dump(exclude_none=True), *run.images[-4:]]
-        return out.model_dump(exclude_none=True)
-
-    async def get_output(run_id: str, offset: int = 0) -> str:
-        """Read the full output of a truncated run_code, 4000 characters from offset.
-
-        Args:
-            run_id: the run_id from a truncated run_code result.
-            offset: where to start reading; the reply says where the next part starts.
-        """
-        text = st.runs.get(run_id)
-        if text is None:
-            raise ToolFailed(f"no output is kept for run_id {run_id!r}")
-        part = text[offset : offset + 4000]
-        end = offset + len(part)
-        more = f"\n[{len(text) - end} more characters: get_output({run_id!r}, {end})]"
-        return part + (more if end < len(text) else "\n[end of output]")
-
-    async def interrupt_kernel(path: str) -> str:
-        """Interrupt what a kernel is running (like Ctrl-C). Its state is kept."""
-        await st._check_may_use(path)
-        return await st._call("interrupt_kernel", path=path)
-
-    async def restart_kernel(path: str) -> str:
-        """Restart a kernel: a fresh process, all variables and imports lost."""
-        await st._check_may_use(path)
-        return await st._call("restart_kernel", path=path)
-
-    async def stop_kernel(path: str) -> str:
-        """Stop a kernel and remove it from the tree. Stop the kernels you no longer need."""
-        await st._check_may_use(path)
-        return await st._call("stop_kernel", path=path)
-
-    async def kernel_history(path: str, n: int = 10) -> list[str]:
-        """The last n inputs a kernel ran, oldest first."""
-        await st._check_may_use(path)
-        return await st._call("kernel_history", path=path, n=n)
-
-    async def silik(command: str) -> str:
-        """Run one silik command line and return its text output.
-
-        For what the other tools do not cover, e.g. "mkdir -p ~/work", "mv a.py work/",
-        "info ~/calc.py", "help". Connect mode and exit are not available.
-        """
-        head = command.strip().split(None, 1)[0] if command.strip() else ""
-        if head not in pol.silik_commands:
-            raise ToolFailed(
-                f"the silik command {head!r} is not allowed for you; allowed: "
-                f"{', '.join(pol.silik_commands)}"
-            )
-        return await st._call("silik", command=command)
-
-    for fn in (
-        list_kernelspecs, list_tree, start_kernel, run_code, get_output,
-        interrupt_kernel, restart_kernel, stop_kernel, kernel_history, silik,
-    ):  # fmt: skip
-        add(fn)
-    toolset.silik_tools = st  # type: ignore[attr-defined]
-    return toolset
-
-
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    head = limit * 2 // 3
-    tail = limit - head
-    return f"{text[:head]}\n[... {len(text) - limit} characters cut ...]\n{text[-tail:]}"
+    return SilikToolset(SilikTools(backend, policy), include)
