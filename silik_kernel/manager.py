@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.subkernels.execution import ExecuteOptions, Execution, Message, Sink
 from silik_kernel.subkernels.gateway.settings import configured_gateway_url
-from silik_kernel.subkernels.subkernel import ExecuteOptions, Execution, Message, Sink, SubKernel
+from silik_kernel.subkernels.subkernel import SubKernel
 from silik_kernel.tree import Folder, KernelEntry, Tree, extension_for_language
 
 if TYPE_CHECKING:
-    from silik_kernel.subkernels.gateway.remote import GatewayRegistry
+    from silik_kernel.subkernels.gateway.client import GatewayRegistry
 
 log = logging.getLogger("silik.manager")
 
@@ -78,7 +79,7 @@ class SilikManager:
     def gateways(self) -> GatewayRegistry:
         """Gateway clients, imported on first use (jupyter_server and tornado are heavy)."""
         if self._gateways is None:
-            from silik_kernel.subkernels.gateway.remote import GatewayRegistry
+            from silik_kernel.subkernels.gateway.client import GatewayRegistry
 
             self._gateways = GatewayRegistry()
         return self._gateways

@@ -26,7 +26,7 @@ from silik_kernel.errors import SilikError
 if TYPE_CHECKING:
     from silik_kernel.commands.fanout import KernelDone, KernelOutput
     from silik_kernel.manager import SilikManager
-    from silik_kernel.subkernels.subkernel import ExecuteOptions, Message
+    from silik_kernel.subkernels.execution import ExecuteOptions, Message
 
 log = logging.getLogger("silik.commands")
 

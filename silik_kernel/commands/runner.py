@@ -12,7 +12,7 @@ from silik_kernel.commands.registry import Context, Output, SubKernelError
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.messages import output_text
-from silik_kernel.subkernels.subkernel import ExecuteOptions
+from silik_kernel.subkernels.execution import ExecuteOptions
 
 
 async def run_words(ctx: Context, words: list[str]) -> Output | None:

@@ -41,7 +41,8 @@ from silik_kernel.manager import KernelRecord, SilikManager
 from silik_kernel.protocol.messages import RELAYED_IOPUB
 from silik_kernel.protocol.wire import DELIM, readable, recv_frames, send_frames, signer
 from silik_kernel.service import ManagerService
-from silik_kernel.subkernels.subkernel import ExecuteOptions, Execution, Message, SubKernel
+from silik_kernel.subkernels.execution import ExecuteOptions, Execution, Message
+from silik_kernel.subkernels.subkernel import SubKernel
 
 if TYPE_CHECKING:
     from silik_kernel.bridge import BridgeServer
@@ -1042,7 +1043,7 @@ class SilikKernel(MainLoopKernel):
                 return
             if msg["header"]["msg_type"] == "status":
                 if msg["content"].get("execution_state") == "idle" and sent:
-                    sub._forget(sent[0], late=sink)  # later output still routes, bounded
+                    sub.forget(sent[0], late=sink)  # later output still routes, bounded
                 return
             self._forward_iopub(msg, parent, sub.kernel_id)
 

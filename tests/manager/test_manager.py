@@ -12,7 +12,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
-from silik_kernel.subkernels.subkernel import ExecuteOptions
+from silik_kernel.subkernels.execution import ExecuteOptions
 
 
 @pytest.fixture
