@@ -8,15 +8,12 @@ parts that ask before sending share one :class:`KernelHealth`.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Coroutine
 from typing import Any
 
 from silik_kernel.errors import KernelDiedError
 from silik_kernel.subkernels.routing import MessageRouter
-
-log = logging.getLogger("silik.subkernel")
 
 
 class KernelHealth:

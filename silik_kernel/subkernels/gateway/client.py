@@ -414,6 +414,11 @@ class GatewayChannels:
         except Exception:  # WebSocketClosedError: the reader is about to see the drop
             raise self.dropped() from None
 
+    def close(self) -> None:
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            ws.close()
+
     def dropped(self) -> SilikError:
         return SilikError(
             f"the connection to the gateway at {self.host} dropped; silik is reconnecting",

@@ -208,8 +208,9 @@ class RemoteSubKernel(SubKernel):
     def _revive(self) -> None:
         """Back after a drop or an automatic restart: dead until kernel_info answers.
 
-        It is SubKernel's restart task, so requests sent meanwhile wait for it
-        (``wait_restarted``) as they do for a local kernel's automatic restart.
+        It is the kernel's comeback (:class:`KernelHealth`), so requests sent
+        meanwhile wait for it (``wait_restarted``) as they do for a local
+        kernel's automatic restart.
         """
 
         async def revive() -> None:
@@ -315,9 +316,7 @@ class RemoteSubKernel(SubKernel):
                     self._gone = True
             if self._gone:
                 model = await self.gateway.start_kernel(self.spec_name, self._env, timeout)
-                old, self.websocket.ws = self.websocket.ws, None
-                if old is not None:
-                    old.close()
+                self.websocket.close()
                 self.remote_id = model["id"]
                 self.connection_info = self._describe()
                 self._gone = False
@@ -339,9 +338,7 @@ class RemoteSubKernel(SubKernel):
         self._wake.set()
         self._cancel_revival()
         await self._stop_tasks()
-        if self.websocket.ws is not None:
-            self.websocket.ws.close()
-            self.websocket.ws = None
+        self.websocket.close()
 
     async def shutdown(self, now: bool = False) -> None:
         """Stop the kernel on the gateway; an unreachable gateway only costs a warning."""
