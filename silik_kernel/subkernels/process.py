@@ -7,6 +7,7 @@ find and a log file that explains a failed start.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -83,6 +84,13 @@ class KernelProcess:
         ``failed`` when it gives up."""
         self.km.add_restart_callback(restarted, "restart")
         self.km.add_restart_callback(failed, "dead")
+
+    async def wait_alive(self, timeout: float = 20.0) -> None:
+        """Give an automatic restart up to ``timeout`` s to have the process running again."""
+        for _ in range(round(timeout / 0.2)):
+            await asyncio.sleep(0.2)
+            if await self.km.is_alive():
+                return
 
     async def exit_reason(self) -> str:
         code = await self.km.provisioner.poll() if self.km.provisioner is not None else None

@@ -254,12 +254,11 @@ class SubKernel:
 
     async def _after_auto_restart(self) -> None:
         """Reconnect (the restarter may pick new ports) and wait until the kernel answers."""
+        process = self.process
+        assert process is not None  # (only a process silik started is restarted)
         try:
-            for _ in range(100):
-                await asyncio.sleep(0.2)
-                if self.km is not None and await self.km.is_alive():
-                    break
-            info = self.process.connection_info() if self.process is not None else {}
+            await process.wait_alive()
+            info = process.connection_info()
             if info and info != self.connection_info:
                 self.connection_info = info
                 await self._reconnect()  # waits until ready
