@@ -32,7 +32,7 @@ from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.kernel.kernel import SilikKernel
 from silik_kernel.manager import SilikManager
-from silik_kernel.subkernels.subkernel import ExecuteOptions
+from silik_kernel.subkernels.execution import ExecuteOptions
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_client.kernelspec import KernelSpecManager
@@ -18,12 +18,13 @@ from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.kernelspecs import SpecInfo, find_kernelspec, list_kernelspecs
 from silik_kernel.records import KernelRecord
 from silik_kernel.starter import KernelStarter
+from silik_kernel.subkernels.execution import ExecuteOptions, Execution, Message, Sink
 from silik_kernel.subkernels.gateway.settings import configured_gateway_url
-from silik_kernel.subkernels.subkernel import ExecuteOptions, Execution, Message, Sink, SubKernel
+from silik_kernel.subkernels.subkernel import SubKernel
 from silik_kernel.tree import Folder, KernelEntry, Tree
 
 if TYPE_CHECKING:
-    from silik_kernel.subkernels.gateway.remote import GatewayRegistry
+    from silik_kernel.subkernels.gateway.client import GatewayRegistry
 
 # SpecInfo and KernelRecord are what the manager hands out: importable from here.
 __all__ = ["KernelRecord", "SilikManager", "SpecInfo"]
@@ -190,23 +191,6 @@ class SilikManager:
         await self._stop_entries(self.tree.root.kernels())
 
     # -- execution ---------------------------------------------------------
-    async def execute(
-        self,
-        path: str,
-        code: str,
-        options: ExecuteOptions | None = None,
-        *,
-        late: Sink | None = None,
-    ) -> AsyncIterator[tuple[str, Message]]:
-        """The messages of :meth:`begin_execute` as an async generator, for callers that
-        read them one by one; :meth:`Execution.drain` is the usual way to read a run."""
-        run = await self.begin_execute(path, code, options, late=late)
-        try:
-            async for item in run:
-                yield item
-        finally:
-            run.close()
-
     async def begin_execute(
         self,
         path: str,

@@ -15,7 +15,7 @@ from typing import Any
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.messages import OUTPUT_TYPES
-from silik_kernel.subkernels.subkernel import ExecuteOptions, Message
+from silik_kernel.subkernels.execution import ExecuteOptions, Message
 from silik_kernel.tree import Folder, KernelEntry
 
 STREAM_OPS = frozenset({"run_code"})

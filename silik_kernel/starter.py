@@ -25,7 +25,7 @@ from silik_kernel.subkernels.subkernel import SubKernel
 from silik_kernel.tree import Folder, KernelEntry, Tree, extension_for_language
 
 if TYPE_CHECKING:
-    from silik_kernel.subkernels.gateway.remote import Gateway, GatewayRegistry
+    from silik_kernel.subkernels.gateway.client import Gateway, GatewayRegistry
 
 log = logging.getLogger("silik.manager")
 
@@ -65,7 +65,7 @@ class KernelStarter:
     def gateways(self) -> GatewayRegistry:
         """Gateway clients, imported on first use (jupyter_server and tornado are heavy)."""
         if self._gateways is None:
-            from silik_kernel.subkernels.gateway.remote import GatewayRegistry
+            from silik_kernel.subkernels.gateway.client import GatewayRegistry
 
             self._gateways = GatewayRegistry()
         return self._gateways

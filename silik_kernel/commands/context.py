@@ -16,7 +16,7 @@ from silik_kernel.tree import KernelEntry, is_pattern
 
 if TYPE_CHECKING:
     from silik_kernel.manager import SilikManager
-    from silik_kernel.subkernels.subkernel import ExecuteOptions
+    from silik_kernel.subkernels.execution import ExecuteOptions
 
 # What a path word may hold: names (letters, digits, _ . + -), ~, / and glob characters.
 _PATH_WORD = re.compile(r"^[A-Za-z0-9_.+\-~/*?\[\]!]+$")

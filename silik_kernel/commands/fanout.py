@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from silik_kernel.commands.frontend import Frontend
 from silik_kernel.errors import SilikError
 from silik_kernel.protocol.messages import OUTPUT_TYPES, output_text
-from silik_kernel.subkernels.subkernel import ExecuteOptions, Message
+from silik_kernel.subkernels.execution import ExecuteOptions, Message
 
 if TYPE_CHECKING:
     from silik_kernel.manager import SilikManager

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from silik_kernel.errors import SilikError
 
 if TYPE_CHECKING:
-    from silik_kernel.subkernels.subkernel import Message
+    from silik_kernel.subkernels.execution import Message
 
 
 class Frontend(Protocol):

@@ -20,7 +20,7 @@ from silik_kernel.kernel.connect import CellState, ConnectMode, PassThroughCell
 from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.replies import CellEnd, Replies
 from silik_kernel.kernel.shutdown import await_auto_restart
-from silik_kernel.subkernels.subkernel import ExecuteOptions
+from silik_kernel.subkernels.execution import ExecuteOptions
 
 
 class CellReplies:

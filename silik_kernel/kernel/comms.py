@@ -13,7 +13,8 @@ from silik_kernel.errors import SilikError
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.messages import RELAYED_IOPUB
-from silik_kernel.subkernels.subkernel import Message, SubKernel
+from silik_kernel.subkernels.execution import Message
+from silik_kernel.subkernels.subkernel import SubKernel
 
 
 class CommRouter:

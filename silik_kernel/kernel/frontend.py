@@ -22,7 +22,7 @@ from silik_kernel.kernel.comms import CommRouter
 from silik_kernel.kernel.connect import CellState, ConnectMode
 from silik_kernel.kernel.replies import CellEnd, Replies
 from silik_kernel.manager import SilikManager
-from silik_kernel.subkernels.subkernel import ExecuteOptions, Execution, Message
+from silik_kernel.subkernels.execution import ExecuteOptions, Execution, Message
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from silik_kernel.kernel.shell import ShellQueueKernel
 from silik_kernel.kernel.shutdown import interrupt_all, kill_children_now, stop_everything
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.wire import signer
-from silik_kernel.subkernels.subkernel import ExecuteOptions
+from silik_kernel.subkernels.execution import ExecuteOptions
 
 log = logging.getLogger("silik.kernel")
 

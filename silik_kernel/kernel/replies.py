@@ -20,7 +20,7 @@ from jupyter_client.session import Session
 from silik_kernel.kernel.iopub import DirectIOPub
 from silik_kernel.protocol.messages import RELAYED_IOPUB
 from silik_kernel.protocol.wire import DELIM, Signer, send_frames
-from silik_kernel.subkernels.subkernel import Message
+from silik_kernel.subkernels.execution import Message
 
 
 class Replies:

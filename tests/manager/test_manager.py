@@ -12,7 +12,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
-from silik_kernel.subkernels.subkernel import ExecuteOptions
+from silik_kernel.subkernels.execution import ExecuteOptions
 
 
 @pytest.fixture
@@ -28,12 +28,16 @@ async def run(m: SilikManager, path: str, code: str) -> tuple[list[tuple[str, st
     """[(channel, msg_type)...] of one execution, and the execute_reply content."""
     seen = []
     reply: dict = {}
-    async for channel, msg in m.execute(path, code, ExecuteOptions()):
-        seen.append((channel, msg["header"]["msg_type"]))
-        if channel == "shell":
-            reply = msg["content"]
-        elif msg["header"]["msg_type"] in ("stream", "execute_result"):
-            seen[-1] += (msg["content"].get("text") or msg["content"]["data"]["text/plain"],)
+    run = await m.begin_execute(path, code, ExecuteOptions())
+    try:
+        async for channel, msg in run:
+            seen.append((channel, msg["header"]["msg_type"]))
+            if channel == "shell":
+                reply = msg["content"]
+            elif msg["header"]["msg_type"] in ("stream", "execute_result"):
+                seen[-1] += (msg["content"].get("text") or msg["content"]["data"]["text/plain"],)
+    finally:
+        run.close()
     return seen, reply
 
 

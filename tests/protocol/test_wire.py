@@ -96,46 +96,6 @@ def test_unusual_layouts_are_decoded():
     assert state_of(b"{}") == ""
 
 
-# -- a sub-kernel's messages reach the request they answer ------------------------------
-def test_a_relayed_request_gets_its_own_messages_only():
-    """msg_ids such as jupyter_client's "session_pid_N" share prefixes ("s_1_1" and
-    "s_1_12"): the one in flight gets the messages of its own request, a finished one
-    its late output, whatever the JSON layout of the parent header."""
-    from silik_kernel.subkernels.subkernel import SubKernel, _quoted
-
-    kernel = Session(key=b"k")
-    sub = SubKernel("kid", {})
-    got: list[tuple[str, str, str]] = []
-    sub._raw[_quoted("s_1_1")] = lambda ch, t, parts: got.append(("in flight", ch, t))
-    sub.forget_raw("s_1_12", late=lambda ch, t, parts: got.append(("late", ch, t)))
-
-    def receive(parent_id: str, msg_type: str, content: dict, compact: bool = False) -> None:
-        msg = kernel.msg(msg_type, content, parent={"msg_id": parent_id, "msg_type": "x"})
-        frames = kernel.serialize(msg)
-        if compact:  # another kernel's JSON layout: re-encode and re-sign
-            parts = frames[frames.index(DELIM) + 1 :]
-            parts[2] = json.dumps(json.loads(parts[2]), separators=(",", ":")).encode()
-            frames = [DELIM, kernel.sign(parts[1:5]), *parts[1:]]
-        sub._receive("iopub", signer(kernel), frames)
-
-    receive("s_1_12", "stream", {"name": "stdout", "text": "late\n"})
-    receive("s_1_1", "status", {"execution_state": "busy"})
-    receive("s_1_1", "stream", {"name": "stdout", "text": "now\n"}, compact=True)
-    assert got == [
-        ("late", "iopub", "stream"),
-        ("in flight", "iopub", "status"),
-        ("in flight", "iopub", "stream"),
-    ]
-    assert sub.execution_state == "busy"
-
-    # a msg_id the packer writes otherwise than json.dumps (non-ASCII: not escaped)
-    got.clear()
-    sub._raw[_quoted("s_é_2")] = lambda ch, t, parts: got.append(("in flight", ch, t))
-    receive("s_é_2", "status", {"execution_state": "idle"})
-    assert got == [("in flight", "iopub", "status")]
-    assert sub.execution_state == "idle"
-
-
 # -- LeanSession builds what jupyter_client's Session builds -------------------------------
 class FakeStream:
     def __init__(self) -> None:

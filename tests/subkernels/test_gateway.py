@@ -29,11 +29,9 @@ from silik_kernel.commands.runner import run_command_text
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
 from silik_kernel.service import ManagerService
-from silik_kernel.subkernels.gateway.remote import (
-    GatewayRegistry,
-    RemoteSubKernel,
-    load_gateway_config,
-)
+from silik_kernel.subkernels.gateway.client import GatewayRegistry
+from silik_kernel.subkernels.gateway.config import load_gateway_config
+from silik_kernel.subkernels.gateway.remote import RemoteSubKernel
 
 TOKEN = "gateway-test-token"
 START_TIMEOUT = 30
@@ -380,8 +378,8 @@ async def test_a_dropped_websocket_reconnects_and_the_cell_completes(gateway):
 
         cell = asyncio.ensure_future(run())
         await asyncio.sleep(0.5)
-        assert sub._ws is not None
-        sub._ws.close()  # as a proxy or a network blip would
+        assert sub.websocket.ws is not None
+        sub.websocket.ws.close()  # as a proxy or a network blip would
         assert await asyncio.wait_for(cell, 10) == "ok"
         assert "".join(texts) == "a\nb\n"
         assert sub.dead_reason is None

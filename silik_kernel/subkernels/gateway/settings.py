@@ -1,7 +1,7 @@
 """Where the gateway settings are, read without importing the gateway client.
 
 ``new`` asks on every start whether the session has a default gateway: that
-answer needs no pydantic models, tornado or jupyter_server (gateway.py).
+answer needs no pydantic models (config.py), tornado or jupyter_server (client.py).
 """
 
 from __future__ import annotations

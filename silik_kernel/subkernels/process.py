@@ -1,0 +1,148 @@
+"""Starting a kernel process, or finding one to attach to.
+
+silik starts kernels through jupyter_client's ``AsyncIOLoopKernelManager`` (its
+restarter brings a dead kernel back), with a connection file other frontends can
+find and a log file that explains a failed start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from jupyter_client.ioloop import AsyncIOLoopKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets.config import Config
+
+from silik_kernel.errors import SilikError
+
+
+class KernelProcess:
+    """A kernel process silik started (its manager) and the file its output goes to."""
+
+    def __init__(
+        self, km: AsyncIOLoopKernelManager, language: str, log_path: str, log_file: Any
+    ) -> None:
+        self.km = km
+        self.language = language
+        self.log_path = log_path
+        self._log_file = log_file
+
+    @classmethod
+    async def start(
+        cls,
+        spec_name: str,
+        kernel_id: str,
+        *,
+        kernel_spec_manager: Any = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> KernelProcess:
+        config = Config()
+        # Poll faster than the default 3 s so an automatic restart follows a death quickly.
+        config.AsyncIOLoopKernelRestarter.time_to_dead = 1.0
+        extra = {"kernel_spec_manager": kernel_spec_manager} if kernel_spec_manager else {}
+        km = AsyncIOLoopKernelManager(kernel_name=spec_name, config=config, **extra)
+        km.shutdown_wait_time = 3.0
+        try:
+            spec = km.kernel_spec
+        except Exception as exc:  # NoSuchKernel and friends
+            raise SilikError(
+                f"unknown kernelspec {spec_name!r}",
+                hint="`kernels` lists what is installed",
+            ) from exc
+        runtime = jupyter_runtime_dir()
+        os.makedirs(runtime, exist_ok=True)
+        # A findable connection file: `jupyter console --existing kernel-silik-ID.json` works.
+        km.connection_file = os.path.join(runtime, f"kernel-silik-{kernel_id}.json")
+        # The kernel's own stdout/stderr (log lines, crash messages) go to a log file,
+        # not into the frontend's terminal; its tail explains a failed start.
+        log_path = os.path.join(runtime, f"kernel-silik-{kernel_id}.log")
+        log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        kw: dict[str, Any] = {"stdout": log_file, "stderr": log_file}
+        if env is not None:
+            kw["env"] = {**os.environ, **env}
+        if cwd:
+            kw["cwd"] = cwd
+        try:
+            await km.start_kernel(**kw)
+        except Exception as exc:
+            log_file.close()
+            _remove(log_path)
+            raise SilikError(f"kernel {spec_name!r} failed to start: {exc}", hint=None) from exc
+        return cls(km, spec.language if spec else "", log_path, log_file)
+
+    def connection_info(self) -> dict[str, Any]:
+        """Where the kernel listens now (an automatic restart may pick new ports)."""
+        return self.km.get_connection_info(session=False)
+
+    def on_restart(self, restarted: Callable[[], None], failed: Callable[[], None]) -> None:
+        """``restarted`` when jupyter_client's restarter brings the dead kernel back,
+        ``failed`` when it gives up."""
+        self.km.add_restart_callback(restarted, "restart")
+        self.km.add_restart_callback(failed, "dead")
+
+    async def wait_alive(self, timeout: float = 20.0) -> None:
+        """Give an automatic restart up to ``timeout`` s to have the process running again."""
+        for _ in range(round(timeout / 0.2)):
+            await asyncio.sleep(0.2)
+            if await self.km.is_alive():
+                return
+
+    async def exit_reason(self) -> str:
+        code = await self.km.provisioner.poll() if self.km.provisioner is not None else None
+        return "the kernel process exited" + (f" (exit code {code})" if code else "")
+
+    @property
+    def pid(self) -> int | None:
+        proc = getattr(self.km.provisioner, "process", None)
+        return getattr(proc, "pid", None)
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The end of the kernel's own output, to explain a failure."""
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read()[-8000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+        kept = [ln for ln in text.splitlines() if "TCP without encryption" not in ln]
+        return "\n".join(kept[-lines:])
+
+    async def stop(self, now: bool = False) -> None:
+        """Stop the kernel (if it still runs), remove its connection and log files."""
+        self.km.stop_restarter()
+        if await self.km.is_alive():
+            await self.km.shutdown_kernel(now=now)
+        else:
+            await self.km.cleanup_resources()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+            _remove(self.log_path)
+
+
+def read_connection_file(path: str) -> dict[str, Any]:
+    """The connection info of a running kernel, from its kernel-*.json file."""
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except OSError as exc:
+        raise SilikError(
+            f"cannot read connection file {path}: {exc.strerror}",
+            hint="give the path of a kernel-*.json file of a running kernel",
+        ) from exc
+    except ValueError as exc:
+        raise SilikError(f"{path} is not a JSON connection file", hint=None) from exc
+    if not isinstance(info, dict) or "shell_port" not in info:
+        raise SilikError(f"{path} is not a kernel connection file", hint=None)
+    return info
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
