@@ -112,7 +112,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         self._agent: AbstractAgent[Any, Any] | None = None
         self._agent_error: AgentError | None = None
         self._cell = Cell()
-        self._cell_history = CellHistory()
+        self.cell_history = CellHistory()
         self._outputs: dict[int, str] = {}  # each chat cell's answer, for history with output
         self._silik_toolset: AbstractToolset[Any] | None = None
         self._silik_backend: SilikBackend | None = None
@@ -260,7 +260,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         ident = self._get_shell_context_var(self._shell_parent_ident)
         self._cell = Cell(self.get_parent("shell"), ident, silent=silent, allow_stdin=allow_stdin)
         if store_history and not silent:
-            self._cell_history.add(self.execution_count, code)
+            self.cell_history.add(self.execution_count, code)
         self._publish_startup_notes()
         text = code.strip()
         if not text:
@@ -373,21 +373,11 @@ class AgentKernel(ChatCommands, MainLoopKernel):
     async def do_is_complete(self, code: str) -> dict[str, Any]:
         return is_complete_reply(self.commands, code)
 
-    async def do_history(
-        self,
-        hist_access_type: str,
-        output: bool,
-        raw: bool,
-        session: int | None = None,
-        start: int | None = None,
-        stop: int | None = None,
-        n: int | None = None,
-        pattern: str | None = None,
-        unique: bool = False,
+    async def history_reply(
+        self, access: str, output: bool, raw: bool, session: int | None, query: dict[str, Any]
     ) -> dict[str, Any]:
-        return self._cell_history.reply(
-            hist_access_type, output, start, stop, n, pattern, unique, outputs=self._outputs
-        )
+        """With outputs: each cell's final answer."""
+        return self.cell_history.reply(access, output, **query, outputs=self._outputs)
 
     # -- shutdown ------------------------------------------------------------------
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:

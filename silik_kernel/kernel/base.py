@@ -26,6 +26,8 @@ class MainLoopKernel(Kernel):
     #: kernel cancels
     cell_task: asyncio.Future | None = None
     shutting_down = False
+    #: the kernel's own cells, for history requests
+    cell_history: CellHistory
 
     @property
     def kernel_info(self) -> dict[str, Any]:
@@ -102,6 +104,28 @@ class MainLoopKernel(Kernel):
         # Without an IOPub thread (silik's DirectIOPub) there is nothing to wait for.
         delay = 0.2 if getattr(self.iopub_thread, "thread", None) is not None else 0.0
         main_loop.add_callback(lambda: main_loop.call_later(delay, main_loop.stop))
+
+    async def do_history(
+        self,
+        hist_access_type: str,
+        output: bool,
+        raw: bool,
+        session: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+    ) -> dict[str, Any]:
+        query = {"start": start, "stop": stop, "n": n, "pattern": pattern, "unique": unique}
+        return await self.history_reply(hist_access_type, output, raw, session, query)
+
+    async def history_reply(
+        self, access: str, output: bool, raw: bool, session: int | None, query: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A history_reply's content from the kernel's own cells; ``query`` holds
+        start, stop, n, pattern and unique."""
+        return self.cell_history.reply(access, output, **query)
 
     async def run_cancellable(
         self, coro: Coroutine[Any, Any, dict[str, Any]], interrupted: Callable[[], dict[str, Any]]

@@ -90,7 +90,7 @@ class SilikKernel(ShellQueueKernel):
         self.bridge: Any = None  # the BridgeServer, once a child needs it
         self.state = CellState()
         self.connect = ConnectMode(self.manager)
-        self.history = CellHistory()
+        self.cell_history = CellHistory()
         self._signer = signer(self.session)
         self.replies = Replies.of_sockets(
             self.session,
@@ -114,7 +114,9 @@ class SilikKernel(ShellQueueKernel):
         self.runner = CellRunner(
             self.manager, self.frontend, self.commands, lambda: self.state.interrupted
         )
-        self.assist = TypingAssist(self.commands, self.runner.context, self.connect, self.history)
+        self.assist = TypingAssist(
+            self.commands, self.runner.context, self.connect, self.cell_history
+        )
         self.cells = CellReplies(
             self.replies,
             self.frontend,
@@ -225,7 +227,7 @@ class SilikKernel(ShellQueueKernel):
             content = cell.request["content"]
             silent = bool(content.get("silent", False))
             if content.get("store_history", not silent) and not silent:
-                self.history.add(self.execution_count, content.get("code", ""))
+                self.cell_history.add(self.execution_count, content.get("code", ""))
             return
         if isinstance(failure, asyncio.CancelledError) and self.shutting_down:
             raise failure
@@ -289,7 +291,7 @@ class SilikKernel(ShellQueueKernel):
             text = "warning: some silik plugins were not loaded:\n  " + "\n  ".join(problems)
             self.frontend.print(text + "\nThe other commands work; `help` lists them.", "stderr")
         if store_history and not silent:
-            self.history.add(self.execution_count, code)
+            self.cell_history.add(self.execution_count, code)
         stripped = code.strip()
         if self.connect.active and not is_escape(stripped):
             if stripped.startswith("//"):
@@ -324,20 +326,10 @@ class SilikKernel(ShellQueueKernel):
     async def do_is_complete(self, code: str) -> dict[str, Any]:
         return await self.assist.is_complete(code)
 
-    async def do_history(
-        self,
-        hist_access_type: str,
-        output: bool,
-        raw: bool,
-        session: int | None = None,
-        start: int | None = None,
-        stop: int | None = None,
-        n: int | None = None,
-        pattern: str | None = None,
-        unique: bool = False,
+    async def history_reply(
+        self, access: str, output: bool, raw: bool, session: int | None, query: dict[str, Any]
     ) -> dict[str, Any]:
-        query = {"start": start, "stop": stop, "n": n, "pattern": pattern, "unique": unique}
-        return await self.assist.history(hist_access_type, output, raw, session, query)
+        return await self.assist.history(access, output, raw, session, query)
 
     # -- interrupt, comms ----------------------------------------------------
     async def on_interrupt(self) -> None:
