@@ -2,15 +2,22 @@
 
     python benchmarks/ab.py --base HEAD~3            # 3 rounds of each, alternating
     python benchmarks/ab.py --base main --rounds 5
+    python benchmarks/ab.py --base main --cells 300  # the per-cell paths only, finer
 
 Each round runs this checkout's ``benchmarks/run.py`` twice, once with the
 base revision's code on PYTHONPATH and once with this checkout's (the order
 alternates between rounds), so both versions see the same machine drift. The
-base revision is checked out into a temporary git worktree. Printed per row:
-the median of each version's per-round figures, their ranges, the ratio of
-medians, and "worse" only when the ranges do not overlap (the new version's
-best round is slower than the base's worst): a difference beyond the
-run-to-run noise.
+base revision is checked out into a temporary git worktree. A row compares the
+silik/direct ratio of each run (direct is measured in the same run, so the
+machine's state between runs cancels out), or silik's own figure where there
+is no direct one: the median of each version's runs, their ranges, and
+"worse" only when the ranges do not overlap (the new version's best run is
+above the base's worst): a difference beyond the run-to-run noise.
+
+``--cells N`` times the two paths every cell takes instead (a one-line `run`
+cell, and a connect-mode cell), with a direct client, the base silik and the
+new silik in the same rotating rounds of N cells, each version with its own
+python3 sub-kernel.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ def figure(cell: str) -> float | None:
 
 
 def one_run(tree: Path, quick: bool) -> dict[str, float]:
-    """One run of run.py with ``tree``'s silik; its silik figures by measure."""
+    """One run of run.py with ``tree``'s silik: by measure, silik/direct (or silik's
+    own figure, or silik's extra ms, where that is what the row says)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = out.name
     env = {**os.environ, "PYTHONPATH": str(tree)}
@@ -48,7 +56,15 @@ def one_run(tree: Path, quick: bool) -> dict[str, float]:
         rows = json.loads(Path(path).read_text())["rows"]
     finally:
         os.unlink(path)
-    return {r[0]: v for r in rows if (v := figure(r[2])) is not None}
+    found = {}
+    for measure, _direct, silik, ratio, _target in rows:
+        if ratio.endswith("x"):
+            found[measure + " (silik/direct)"] = float(ratio[:-1])
+        elif ratio.endswith(" ms"):
+            found[measure + " (silik - direct, ms)"] = float(ratio.split()[0])
+        elif (value := figure(silik)) is not None:
+            found[measure] = value
+    return found
 
 
 def main() -> int:
@@ -58,6 +74,7 @@ def main() -> int:
     parser.add_argument("--base", required=True, help="the git revision to compare against")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each version")
     parser.add_argument("--quick", action="store_true", help="run.py --quick (a smoke test)")
+    parser.add_argument("--cells", type=int, help="time the per-cell paths in N rotating rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="silik-ab-") as tmp:
         base = Path(tmp) / "base"
@@ -68,6 +85,9 @@ def main() -> int:
             timeout=120,
         )
         try:
+            if args.cells:
+                print(cell_rounds(base, args.cells, args.base))
+                return 0
             results: dict[str, list[dict[str, float]]] = {"base": [], "new": []}
             for i in range(args.rounds):
                 order = [("base", base), ("new", ROOT)]
@@ -84,6 +104,52 @@ def main() -> int:
     print()
     print(report(results, args.base))
     return 0
+
+
+def cell_rounds(base: Path, n: int, base_name: str) -> str:
+    """Medians of a direct cell and each version's `run` and connect-mode cell, all
+    in the same rotating rounds; the spread is over five blocks of the rounds."""
+    sys.path.insert(0, str(HERE))
+    from run import Client
+
+    direct = Client("python3")
+    old = Client("silik", env={**os.environ, "PYTHONPATH": str(base)})
+    new = Client("silik", env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = []
+    try:
+        for c in (old, new):
+            c.ok("new python3 -l k1")
+        for label, cell, enter in (
+            ('`run "pass" k1.py`', 'run "pass" k1.py', None),
+            ("connect-mode `pass`", "pass", "> k1.py"),
+        ):
+            if enter:
+                old.ok(enter)
+                new.ok(enter)
+            clients = [(direct, "pass"), (old, cell), (new, cell)]
+            for client, code in clients * 10:  # warm up
+                client.run(code)
+            times: list[list[float]] = [[], [], []]
+            for i in range(n):
+                for j in range(3):  # each round starts one client later
+                    k = (i + j) % 3
+                    client, code = clients[k]
+                    times[k].append(client.run(code)[0] * 1000)
+            d, o, w = (statistics.median(t) for t in times)
+            blocks = [
+                (statistics.median(times[2][b::5]) - statistics.median(times[1][b::5]))
+                / statistics.median(times[0][b::5])
+                for b in range(5)
+            ]
+            lines.append(
+                f"{label}: direct {d:.3f} ms, base ({base_name}) {o:.3f} ms = {o / d:.3f}x, "
+                f"new {w:.3f} ms = {w / d:.3f}x; new - base = {(w - o) / d:+.3f}x of direct "
+                f"(five blocks: {min(blocks):+.3f} to {max(blocks):+.3f})"
+            )
+    finally:
+        for c in (direct, old, new):
+            c.close()
+    return "\n".join(lines)
 
 
 def report(results: dict[str, list[dict[str, float]]], base_name: str) -> str:

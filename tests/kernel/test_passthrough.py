@@ -158,10 +158,10 @@ RUN_CELLS = [  # (code run on the kernel, the outputs' text, the error's name)
 
 def test_a_one_line_run_cell_ends_with_its_kernels_messages(tmp_path):
     """Command mode: a one-line `run` cell's reply and idle leave from the callback that
-    brings its kernel's idle (kernel.CellEnd), built when the kernel's reply came. The
-    frontend sees what the general path (a cell of two lines) shows: every output, the
-    kernel's error as the cell's, one busy and one idle; and the cell's task unwinds to
-    the reply already sent (silik logs an error otherwise)."""
+    brings its kernel's idle (replies.CellEnd; tests/kernel/test_frontend.py checks that
+    this path is the one taken). The frontend sees what the general path (a cell of two
+    lines) shows: every output, the kernel's error as the cell's, one busy and one idle;
+    and silik logs no error."""
     log = tmp_path / "silik.log"
     with open(log, "w") as err:
         k = KernelDriver("silik", stderr=err)
@@ -198,7 +198,7 @@ def test_a_one_line_run_cell_ends_with_its_kernels_messages(tmp_path):
                 assert [r["ename"] for r in replies] == [ename, ename], code
     finally:
         k.shutdown()
-    assert "unwound" not in log.read_text(), log.read_text()
+    assert "ERROR" not in log.read_text(), log.read_text()
 
 
 # -- 1. stop_on_error with pipelined cells --------------------------------------------
