@@ -107,8 +107,9 @@ def main() -> int:
 
 
 def cell_rounds(base: Path, n: int, base_name: str) -> str:
-    """Medians of a direct cell and each version's `run` and connect-mode cell, all
-    in the same rotating rounds; the spread is over five blocks of the rounds."""
+    """Each version's per-cell paths, timed in the same rotating rounds as a direct
+    cell; the spread is over five blocks of the rounds. Then starting kernels, one
+    version after the other."""
     sys.path.insert(0, str(HERE))
     from run import Client
 
@@ -118,38 +119,58 @@ def cell_rounds(base: Path, n: int, base_name: str) -> str:
     lines = []
     try:
         for c in (old, new):
-            c.ok("new python3 -l k1")
+            c.ok("new python3 -l k1\nmkdir more\nnew python3 -n 3 -d more")
         for label, cell, enter in (
             ('`run "pass" k1.py`', 'run "pass" k1.py', None),
+            ("`tree` with 4 kernels", "tree", None),
             ("connect-mode `pass`", "pass", "> k1.py"),
         ):
             if enter:
                 old.ok(enter)
                 new.ok(enter)
             clients = [(direct, "pass"), (old, cell), (new, cell)]
-            for client, code in clients * 10:  # warm up
-                client.run(code)
-            times: list[list[float]] = [[], [], []]
-            for i in range(n):
-                for j in range(3):  # each round starts one client later
-                    k = (i + j) % 3
-                    client, code = clients[k]
-                    times[k].append(client.run(code)[0] * 1000)
-            d, o, w = (statistics.median(t) for t in times)
-            blocks = [
-                (statistics.median(times[2][b::5]) - statistics.median(times[1][b::5]))
-                / statistics.median(times[0][b::5])
-                for b in range(5)
-            ]
-            lines.append(
-                f"{label}: direct {d:.3f} ms, base ({base_name}) {o:.3f} ms = {o / d:.3f}x, "
-                f"new {w:.3f} ms = {w / d:.3f}x; new - base = {(w - o) / d:+.3f}x of direct "
-                f"(five blocks: {min(blocks):+.3f} to {max(blocks):+.3f})"
-            )
+            lines.append(_rotating(label, clients, n, base_name))
+        for c in (old, new):
+            c.ok("/cmd")
+        took: list[list[float]] = [[], []]
+        for i in range(max(n // 60, 3)):
+            for k in (0, 1) if i % 2 == 0 else (1, 0):
+                client = (old, new)[k]
+                client.ok("mkdir s")
+                took[k].append(client.run("new python3 -n 4 -d s")[0])
+                client.ok("rm -r s")
+        o, w = statistics.median(took[0]), statistics.median(took[1])
+        lines.append(
+            f"start 4 kernels in one cell: base {o:.3f} s [{min(took[0]):.3f}-{max(took[0]):.3f}],"
+            f" new {w:.3f} s [{min(took[1]):.3f}-{max(took[1]):.3f}] = {w / o:.3f}x of base"
+        )
     finally:
         for c in (direct, old, new):
             c.close()
     return "\n".join(lines)
+
+
+def _rotating(label: str, clients: list, n: int, base_name: str) -> str:
+    """n rounds of one cell on each client, each round starting one client later."""
+    for client, code in clients * 10:  # warm up
+        client.run(code)
+    times: list[list[float]] = [[] for _ in clients]
+    for i in range(n):
+        for j in range(len(clients)):
+            k = (i + j) % len(clients)
+            client, code = clients[k]
+            times[k].append(client.run(code)[0] * 1000)
+    d, o, w = (statistics.median(t) for t in times)
+    blocks = [
+        (statistics.median(times[2][b::5]) - statistics.median(times[1][b::5]))
+        / statistics.median(times[0][b::5])
+        for b in range(5)
+    ]
+    return (
+        f"{label}: direct `pass` {d:.3f} ms, base ({base_name}) {o:.3f} ms = {o / d:.3f}x, "
+        f"new {w:.3f} ms = {w / d:.3f}x; new - base = {(w - o) / d:+.3f}x of direct "
+        f"(five blocks: {min(blocks):+.3f} to {max(blocks):+.3f})"
+    )
 
 
 def report(results: dict[str, list[dict[str, float]]], base_name: str) -> str:

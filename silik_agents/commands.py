@@ -27,6 +27,7 @@ from silik_agents.chat import ChatSession
 from silik_agents.errors import AgentError
 from silik_agents.model_choice import ModelChoice, known_model_names
 from silik_agents.render import code_span, format_args, short
+from silik_kernel.kernel.base import complete_reply
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__silik_agent_command__"
@@ -239,17 +240,9 @@ def completion_reply(
 ) -> dict[str, Any]:
     """A complete_reply: only a command line (the first line of a cell) completes."""
     line = code[:cursor_pos].rsplit("\n", 1)[-1]
-    matches: list[str] = []
-    replaced = 0
     if is_command(line) and "\n" not in code[:cursor_pos]:
-        matches, replaced = complete(line)
-    return {
-        "status": "ok",
-        "matches": matches,
-        "cursor_start": cursor_pos - replaced,
-        "cursor_end": cursor_pos,
-        "metadata": {},
-    }
+        return complete_reply(cursor_pos, *complete(line))
+    return complete_reply(cursor_pos)
 
 
 def inspection_reply(commands: Mapping[str, ChatCommand], code: str) -> dict[str, Any]:

@@ -12,19 +12,8 @@ from silik_kernel.commands.context import Context
 from silik_kernel.commands.parsing import UnterminatedQuote, split_lines
 from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import SilikError
-from silik_kernel.kernel.base import CellHistory
+from silik_kernel.kernel.base import CellHistory, complete_reply
 from silik_kernel.kernel.connect import ESCAPES, ConnectMode, is_escape
-
-
-def no_matches(cursor_pos: int) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "matches": [],
-        "cursor_start": cursor_pos,
-        "cursor_end": cursor_pos,
-        "metadata": {},
-    }
-
 
 NOT_FOUND = {"status": "ok", "found": False, "data": {}, "metadata": {}}
 
@@ -48,18 +37,13 @@ class TypingAssist:
         connected = self.connect.active
         if connected and not code.lstrip().startswith("/cmd"):
             content = {"code": code, "cursor_pos": cursor_pos}
-            return await self.connect.proxy("complete_request", content) or no_matches(cursor_pos)
+            return await self.connect.proxy("complete_request", content) or complete_reply(
+                cursor_pos
+            )
         line = code[:cursor_pos].rsplit("\n", 1)[-1]
         if connected and line.startswith("/cmd "):
             line = line[len("/cmd ") :]
-        matches, replaced = self.registry.complete(self.context, line)
-        return {
-            "status": "ok",
-            "matches": matches,
-            "cursor_start": cursor_pos - replaced,
-            "cursor_end": cursor_pos,
-            "metadata": {},
-        }
+        return complete_reply(cursor_pos, *self.registry.complete(self.context, line))
 
     async def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
         if self.connect.active:

@@ -180,6 +180,20 @@ def error_reply(execution_count: int, content: Mapping[str, Any]) -> dict[str, A
     }
 
 
+def complete_reply(
+    cursor_pos: int, matches: list[str] | None = None, replaced: int = 0
+) -> dict[str, Any]:
+    """A complete_reply's content: ``matches`` replace the ``replaced`` characters
+    before the cursor (no matches: nothing to replace)."""
+    return {
+        "status": "ok",
+        "matches": matches or [],
+        "cursor_start": cursor_pos - replaced,
+        "cursor_end": cursor_pos,
+        "metadata": {},
+    }
+
+
 def ok_reply(execution_count: int, payload: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "status": "ok",
