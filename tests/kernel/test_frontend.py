@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
-import zmq
 from jupyter_client.session import Session
+from wired_replies import wired_replies
 
 from silik_kernel.commands.builtin import BUILTIN_COMMANDS
 from silik_kernel.kernel.base import error_reply, ok_reply
@@ -17,54 +17,29 @@ from silik_kernel.kernel.connect import CellState, ConnectMode
 from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.replies import CellEnd, Replies
 from silik_kernel.manager import SilikManager
-from silik_kernel.protocol.wire import signer
 
 TIMEOUT = 30
 
 
-class Stream:
-    def __init__(self, socket: zmq.Socket) -> None:
-        self.socket = socket
-
-    def sending(self) -> bool:
-        return False
-
-
 @pytest.fixture
 async def cell():
-    ctx = zmq.Context()
-    shell_out, shell_in = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-    shell_out.bind("inproc://frontend-shell")
-    shell_in.connect("inproc://frontend-shell")
-    published: list[list[bytes]] = []
-    session = Session(key=b"k")
-    replies = Replies(
-        session,
-        signer(session),
-        Stream(shell_out),
-        None,
-        published.append,
-        lambda: None,
-        lambda t: f"kernel.x.{t}".encode(),
-    )
-    manager = SilikManager()
-    await manager.start("python3", ["k1"])
-    connect = ConnectMode(manager)
-    request = session.msg("execute_request", {"code": ""})
-    state = CellState()
-    comms = CommRouter(manager, replies, lambda: connect.kernel_id)
+    with wired_replies("frontend") as w:
+        manager = SilikManager()
+        await manager.start("python3", ["k1"])
+        connect = ConnectMode(manager)
+        request = w.session.msg("execute_request", {"code": ""})
+        comms = CommRouter(manager, w.replies, lambda: connect.kernel_id)
 
-    async def no_stdin(content: dict[str, Any], parent: dict[str, Any]) -> str:
-        return ""
+        async def no_stdin(content: dict[str, Any], parent: dict[str, Any]) -> str:
+            return ""
 
-    frontend = CellFrontend(manager, replies, comms, connect, state, lambda: request, no_stdin)
-    try:
-        yield session, replies, frontend, shell_in, published
-    finally:
-        await manager.shutdown_all()
-        shell_out.close(0)
-        shell_in.close(0)
-        ctx.term()
+        frontend = CellFrontend(
+            manager, w.replies, comms, connect, CellState(), lambda: request, no_stdin
+        )
+        try:
+            yield w.session, w.replies, frontend, w.shell, w.published
+        finally:
+            await manager.shutdown_all()
 
 
 def _end(replies: Replies, session: Session) -> CellEnd:

@@ -7,45 +7,16 @@ from typing import Any
 import pytest
 import zmq
 from jupyter_client.session import Session
+from wired_replies import wired_replies
 
 from silik_kernel.kernel.base import ok_reply
 from silik_kernel.kernel.replies import CellEnd, Replies
-from silik_kernel.protocol.wire import signer
-
-
-class Stream:
-    """What Replies needs of ipykernel's shell stream: a socket, and no queued sends."""
-
-    def __init__(self, socket: zmq.Socket) -> None:
-        self.socket = socket
-
-    def sending(self) -> bool:
-        return False
 
 
 @pytest.fixture
 def wired():
-    ctx = zmq.Context()
-    shell_out, shell_in = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-    shell_out.bind("inproc://shell")
-    shell_in.connect("inproc://shell")
-    published: list[list[bytes]] = []
-    session = Session(key=b"k")
-    replies = Replies(
-        session,
-        signer(session),
-        Stream(shell_out),
-        None,
-        published.append,
-        lambda: None,
-        lambda t: f"kernel.x.{t}".encode(),
-    )
-    try:
-        yield session, replies, shell_in, published
-    finally:
-        shell_out.close(0)
-        shell_in.close(0)
-        ctx.term()
+    with wired_replies("replies") as w:
+        yield w.session, w.replies, w.shell, w.published
 
 
 def _end(replies: Replies, session: Session, aborted: list[Any]) -> CellEnd:
