@@ -17,7 +17,6 @@ general path of a cell.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -220,7 +219,7 @@ class PassThroughCell:
                 shared.replies.publish_raw("status", self._held_idle)
                 self._held_idle = None
         elif channel == "stdin" and msg_type == "input_request":
-            shared.spawn(self._answer(json.loads(parts[4])))
+            shared.spawn(self._answer(loads(parts[4])))
             return
         if self.idle and self.reply is not None:
             self.done.set_result(None)
@@ -231,7 +230,7 @@ class PassThroughCell:
 
     def _relay(self, msg_type: str, parts: list[bytes]) -> None:
         if msg_type.startswith("comm_"):  # widgets keep their kernel after `/cmd`
-            self.shared.comms.track(msg_type, json.loads(parts[4]), self.sub.kernel_id)
+            self.shared.comms.track(msg_type, loads(parts[4]), self.sub.kernel_id)
         self.shared.replies.publish_raw(msg_type, parts)
 
     async def _answer(self, content: dict[str, Any]) -> None:

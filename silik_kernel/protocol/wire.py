@@ -115,8 +115,16 @@ _raw_decode = json.JSONDecoder().raw_decode
 
 
 def loads(data: bytes) -> Any:
-    """``json.loads`` for a message part (UTF-8 JSON bytes), in fewer Python calls."""
-    text = data.decode()
+    """``json.loads`` for a message part (UTF-8 JSON bytes), in fewer Python calls.
+
+    Bytes that are not UTF-8 are read with U+FFFD in their place, as jupyter_client
+    reads them: ipykernel writes a lone surrogate (``'\\udcff'``) as an invalid
+    byte, and one bad character must not cost the whole message.
+    """
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "replace")
     try:
         value, end = _raw_decode(text)
     except ValueError:
@@ -130,7 +138,7 @@ def msg_type_of(header: bytes) -> str:
     found = _MSG_TYPE.search(header)
     if found is not None:
         return found.group(1).decode()
-    return str(json.loads(header).get("msg_type", ""))
+    return str(loads(header).get("msg_type", ""))
 
 
 def state_of(content: bytes) -> str:
@@ -138,7 +146,7 @@ def state_of(content: bytes) -> str:
     found = _STATE.search(content)
     if found is not None:
         return found.group(1).decode()
-    return str(json.loads(content).get("execution_state", ""))
+    return str(loads(content).get("execution_state", ""))
 
 
 def unpack(

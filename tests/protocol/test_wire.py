@@ -61,6 +61,17 @@ def test_loads_reads_what_json_reads_and_refuses_what_it_refuses():
             loads(bad)
 
 
+def test_bytes_that_are_not_utf8_are_read_as_jupyter_client_reads_them():
+    session = Session(key=b"k")
+    # ipykernel writes a lone surrogate as an invalid byte (surrogateescape)
+    content = session.pack({"text": "lone \udcff", "name": "stdout"})
+    assert b"\xff" in content
+    assert loads(content) == session.unpack(content) == {"text": "lone \ufffd", "name": "stdout"}
+    header = b'{"msg_type": "x-custom.1", "user": "\xff"}'  # the decoded way
+    assert msg_type_of(header) == "x-custom.1"
+    assert state_of(b'{"execution_state": "st-arting", "x": "\xfe"}') == "st-arting"
+
+
 def test_a_recorded_request_is_a_replay_for_lean_deserialize():
     session = LeanSession(key=b"secret")
     frames = session.serialize(session.msg("execute_request", {"code": "1"}))
