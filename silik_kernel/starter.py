@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from jupyter_client.kernelspec import KernelSpecManager
 
+from silik_kernel.cleanup import finish_cleanup
 from silik_kernel.errors import SilikError
 from silik_kernel.kernelspecs import SpecInfo, find_kernelspec, label_stem
 from silik_kernel.records import KernelRecord
@@ -98,11 +99,17 @@ class KernelStarter:
         ext = extension_for_language(spec.language)
         labels = self._labels(where, spec, ext, labels, count)
         records = self._reserve(where, labels, ext, spec.name, started_by, gw.host if gw else "")
-        results = await self._launch(spec, gw, env, len(records))
+        launches = self._launch(spec, gw, env, len(records))
+        try:
+            results = await asyncio.gather(*launches, return_exceptions=True)
+        except asyncio.CancelledError:
+            # Interrupted: undone as a failed start is, whatever each launch had reached.
+            await finish_cleanup(self._undo_interrupted(records, launches))
+            raise
         self._adopt_started(records, results)
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         if failure is not None:
-            await self._roll_back(records)
+            await finish_cleanup(self._roll_back(records))
             if isinstance(failure, SilikError):
                 raise failure
             raise SilikError(
@@ -177,10 +184,14 @@ class KernelStarter:
             records.append(rec)
         return records
 
-    async def _launch(
+    def _launch(
         self, spec: SpecInfo, gw: Gateway | None, env: dict[str, str] | None, n: int
-    ) -> list[Launched]:
-        """Start ``n`` kernels concurrently: each SubKernel, or what stopped it."""
+    ) -> list[asyncio.Task[SubKernel]]:
+        """Start ``n`` kernels concurrently, a task each.
+
+        Tasks of our own, not gather's: when the start is interrupted, the kernels
+        that were already up are in their results, to be stopped.
+        """
         child_env = {**self._child_env(), **(env or {})}
         kernel_ids = [uuid.uuid4().hex for _ in range(n)]
         if gw is None:
@@ -200,7 +211,22 @@ class KernelStarter:
                 )
                 for kernel_id in kernel_ids
             ]
-        return await asyncio.gather(*launches, return_exceptions=True)
+        return [asyncio.ensure_future(launch) for launch in launches]
+
+    async def _undo_interrupted(
+        self, records: list[KernelRecord], launches: list[asyncio.Task[SubKernel]]
+    ) -> None:
+        """Let every launch end (a cancelled one stops what it started), then stop
+        the kernels that were up and free every name."""
+        for launch in launches:
+            launch.cancel()
+        await asyncio.wait(launches)
+        results: list[Launched] = [
+            asyncio.CancelledError() if t.cancelled() else (t.exception() or t.result())
+            for t in launches
+        ]
+        self._adopt_started(records, results)
+        await self._roll_back(records)
 
     def _adopt_started(self, records: list[KernelRecord], results: list[Launched]) -> None:
         """File each started SubKernel under its own kernel id, in place of its placeholder."""

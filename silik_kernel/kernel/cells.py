@@ -19,7 +19,7 @@ from silik_kernel.kernel.base import error_content, error_reply, ok_reply
 from silik_kernel.kernel.connect import CellState, ConnectMode, PassThroughCell
 from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.replies import CellEnd, Replies
-from silik_kernel.kernel.shutdown import await_auto_restart
+from silik_kernel.kernel.shutdown import INTERRUPT_GRACE, await_auto_restart
 from silik_kernel.subkernels.execution import ExecuteOptions
 
 
@@ -89,7 +89,30 @@ class CellReplies:
         return error_reply(self.count(), content)
 
     def interrupted(self) -> dict[str, Any]:
+        if self.state.unresponsive:
+            return self.error(self.not_responding(self.state.unresponsive))
         return self.error(SilikError("interrupted", hint=None), ename="KeyboardInterrupt")
+
+    def not_responding(self, paths: list[str]) -> SilikError:
+        """The error of a cell cancelled because ``paths`` did not answer its interrupt,
+        with commands typable where the user is (connect mode needs `/cmd`)."""
+        cmd = "/cmd " if self.connect.active else ""
+        names = ", ".join(paths)
+        if len(paths) == 1:
+            what = f"kernel {names} is not responding"
+            hint = f"`{cmd}restart {names}` for a fresh kernel (its state is lost), or `{cmd}stop {names}`"
+        else:
+            what = f"kernels {names} are not responding"
+            hint = (
+                f"`{cmd}restart PATH` gives one a fresh kernel (its state is lost); "
+                f"`{cmd}stop {' '.join(paths)}` stops them"
+            )
+        err = SilikError(
+            f"{what}: the cell did not end within {INTERRUPT_GRACE:g} s of the interrupt",
+            hint=hint + " (a kernel that is only busy still shows its later output here)",
+        )
+        err.ename = "KernelNotResponding"
+        return err
 
     async def commands(self, code: str, plan: list[PlannedLine] | None) -> dict[str, Any]:
         """Run a command cell (``plan``: made as it arrived, if it was)."""

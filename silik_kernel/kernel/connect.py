@@ -53,6 +53,8 @@ class CellState:
     running: list[str] = field(default_factory=list)
     #: what an interrupt that reaches no kernel cancels
     task: asyncio.Future | None = None
+    #: kernels that did not stop on an interrupt, so the cell was cancelled without them
+    unresponsive: list[str] = field(default_factory=list)
 
 
 class ConnectMode:

@@ -44,7 +44,7 @@ from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.iopub import DirectIOPub
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.kernel.shell import ShellQueueKernel
-from silik_kernel.kernel.shutdown import interrupt_all, kill_children_now, stop_everything
+from silik_kernel.kernel.shutdown import interrupt_cell, kill_children_now, stop_everything
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.wire import signer
 from silik_kernel.subkernels.execution import ExecuteOptions
@@ -333,10 +333,7 @@ class SilikKernel(ShellQueueKernel):
 
     # -- interrupt, comms ----------------------------------------------------
     async def on_interrupt(self) -> None:
-        """Interrupt every kernel the cell runs code on; with none, cancel the cell."""
-        self.state.interrupted = True
-        if not await interrupt_all(self.manager, self.state.running):
-            self.cancel_cell()
+        await interrupt_cell(self.manager, self.state, self.cancel_cell)
 
     async def comm_info_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         content = await self.comms.info(parent["content"])

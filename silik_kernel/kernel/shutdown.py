@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from silik_kernel.kernel.connect import CellState
 from silik_kernel.manager import KernelRecord, SilikManager
 
 log = logging.getLogger("silik.shutdown")
+
+#: seconds an interrupted kernel has to end the cell before silik ends it without it
+INTERRUPT_GRACE = 2.0
 
 
 async def await_auto_restart(rec: KernelRecord) -> None:
@@ -51,6 +55,28 @@ async def interrupt_all(manager: SilikManager, paths: Iterable[str]) -> bool:
     unique = list(dict.fromkeys(paths))
     results = await asyncio.gather(*(manager.interrupt(p) for p in unique), return_exceptions=True)
     return any(r is None for r in results)
+
+
+async def interrupt_cell(
+    manager: SilikManager, state: CellState, cancel_cell: Callable[[], None]
+) -> None:
+    """Interrupt every kernel the cell runs code on; with none, cancel the cell.
+
+    A kernel that does not end the cell within INTERRUPT_GRACE (stopped, hung)
+    does not hold it: the cell is cancelled, and its error names that kernel.
+    """
+    state.interrupted = True
+    state.unresponsive = []
+    cell = state.task
+    if not await interrupt_all(manager, state.running):
+        cancel_cell()
+        return
+    if cell is None:
+        return
+    await asyncio.wait([cell], timeout=INTERRUPT_GRACE)
+    if not cell.done() and state.task is cell:
+        state.unresponsive = list(dict.fromkeys(state.running))
+        cell.cancel()
 
 
 async def stop_everything(manager: SilikManager, bridge: Any) -> None:

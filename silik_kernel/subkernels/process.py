@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,10 @@ from jupyter_client.ioloop import AsyncIOLoopKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.config import Config
 
+from silik_kernel.cleanup import finish_cleanup
 from silik_kernel.errors import SilikError
+
+log = logging.getLogger("silik.subkernel")
 
 
 class KernelProcess:
@@ -69,9 +73,13 @@ class KernelProcess:
             kw["cwd"] = cwd
         try:
             await km.start_kernel(**kw)
-        except Exception as exc:
+        except BaseException as exc:
+            # Also when interrupted: a process launched before the interrupt must not run on.
+            await finish_cleanup(_discard(km))
             log_file.close()
             _remove(log_path)
+            if not isinstance(exc, Exception):
+                raise
             raise SilikError(f"kernel {spec_name!r} failed to start: {exc}", hint=None) from exc
         return cls(km, spec.language if spec else "", log_path, log_file)
 
@@ -139,6 +147,19 @@ def read_connection_file(path: str) -> dict[str, Any]:
     if not isinstance(info, dict) or "shell_port" not in info:
         raise SilikError(f"{path} is not a kernel connection file", hint=None)
     return info
+
+
+async def _discard(km: AsyncIOLoopKernelManager) -> None:
+    """Kill what a start that did not finish launched, and remove its connection file."""
+    try:
+        if km.has_kernel:
+            await km.shutdown_kernel(now=True)
+        elif km.provisioner is not None:
+            await km.cleanup_resources()
+        else:
+            km.cleanup_connection_file()
+    except Exception:
+        log.warning("cleaning up a kernel that did not start", exc_info=True)
 
 
 def _remove(path: str) -> None:

@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import Any
 
+from silik_kernel.cleanup import finish_cleanup
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.protocol.wire import DELIM
 from silik_kernel.subkernels.execution import RawSink, Sink
@@ -160,7 +161,7 @@ class SubKernel:
             await sk._connect(timeout)
         except BaseException as exc:
             tail = sk.log_tail()
-            await sk.shutdown(now=True)
+            await finish_cleanup(sk.shutdown(now=True))
             if isinstance(exc, SilikError) and tail:
                 raise SilikError(f"{exc.message}\nkernel output:\n{tail}", exc.hint) from exc
             raise
@@ -173,7 +174,7 @@ class SubKernel:
         try:
             await sk._connect(timeout)
         except BaseException:
-            await sk.close()
+            await finish_cleanup(sk.close())
             raise
         sk.language = sk.kernel_info.get("language_info", {}).get("name", "")
         return sk

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from dataclasses import dataclass, field
 
+import psutil
 import pytest
 from conftest import start_external_kernel
 from jupyter_client.kernelspec import KernelSpecManager
@@ -168,3 +170,37 @@ async def test_a_failed_start_frees_every_name(no_session_gateway, tmp_path):
         assert h.env_calls == 1  # it got as far as launching
     finally:
         await h.close()
+
+
+def living_children() -> list[psutil.Process]:
+    alive = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.Error:
+            pass
+    return alive
+
+
+@pytest.mark.parametrize("after", [0.0, 0.02, 0.3, 0.8, 1.5])
+@pytest.mark.parametrize("cancels", [1, 2])
+async def test_an_interrupted_start_keeps_nothing(harness, after, cancels):
+    """Cancelled at any point (twice: a second interrupt during the undo), a start
+    ends as a failed one: no entry, no record, no process."""
+    before = {p.pid for p in living_children()}
+    task = asyncio.ensure_future(
+        harness.starter.start("python3", ["a", "b", "c"], where=harness.tree.cwd)
+    )
+    await asyncio.sleep(after)
+    for _ in range(cancels):
+        task.cancel()
+        await asyncio.sleep(0.05)
+    try:
+        await asyncio.wait_for(task, timeout=30)
+    except asyncio.CancelledError:
+        assert harness.tree.root.children == {} and harness.records == {}
+        left = [p for p in living_children() if p.pid not in before]
+        assert not left, f"kernels of the interrupted start still run: {left}"
+    else:  # up before the cancel arrived: a finished start keeps them
+        assert sorted(harness.tree.root.children) == ["a.py", "b.py", "c.py"]

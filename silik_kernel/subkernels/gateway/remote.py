@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from silik_kernel.cleanup import finish_cleanup
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.subkernels.execution import Message
 from silik_kernel.subkernels.gateway.client import (
@@ -106,7 +107,7 @@ class RemoteSubKernel(SubKernel):
         try:
             await sk._connect(timeout)
         except BaseException:
-            await sk.shutdown(now=True)
+            await finish_cleanup(sk.shutdown(now=True))
             raise
         return sk
 
