@@ -29,6 +29,9 @@ from silik_kernel.protocol.messages import output_text
 
 log = logging.getLogger("silik.runner")
 
+MAX_SOURCE_NESTING = 16
+"""How deep `source` may nest files: deeper is almost surely a file sourcing itself."""
+
 
 @dataclass(frozen=True)
 class PlannedLine:
@@ -137,14 +140,29 @@ class CellRunner:
         self.frontend = frontend
         self.interrupted = interrupted
         self.context = Context(manager, frontend, registry, run_lines=self.run_source)
+        self.sourcing: list[str] = []  # the files `source` is running, outermost first
 
     async def run_source(self, lines: list[Line], origin: str) -> None:
         """The lines of a file run by `source` (``origin`` names it in errors)."""
-        await self.run(plan_lines(self.registry, lines), origin)
+        if len(self.sourcing) >= MAX_SOURCE_NESTING:
+            raise SilikError(
+                f"`source` nests at most {MAX_SOURCE_NESTING} files deep: "
+                f"{' -> '.join([*self.sourcing[:3], '...', origin])}",
+                hint="does a file source itself, or two files each other?",
+            )
+        self.sourcing.append(origin)
+        try:
+            await self.run(plan_lines(self.registry, lines), origin)
+        finally:
+            self.sourcing.pop()
 
     async def run(self, plan: Sequence[PlannedLine], origin: str | None = None) -> None:
         many = len(plan) > 1 or origin is not None
         for planned in plan:
+            if many:
+                # Lines that never wait would hold the loop for the whole file:
+                # give an interrupt its turn between lines.
+                await asyncio.sleep(0)
             if self.interrupted():
                 raise LineFailed(SilikError("interrupted", hint=None), ename="KeyboardInterrupt")
             mode = self.frontend.connected_path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import stat
 from typing import Any
 
 from silik_kernel.commands.context import Context
@@ -75,8 +77,9 @@ async def _cmd(ctx: Context, values: dict[str, Any]) -> Output:
     examples=["source setup.silik"],
 )
 async def _source(ctx: Context, values: dict[str, Any]) -> None:
-    text = _read_text(values["file"])
-    assert ctx.run_lines is not None
+    text = await _read_text(values["file"], "source")
+    if ctx.run_lines is None:
+        raise SilikError("source runs in a silik cell only", hint="run its lines one by one")
     try:
         lines = split_lines(text)
     except SilikError as exc:
@@ -86,25 +89,60 @@ async def _source(ctx: Context, values: dict[str, Any]) -> None:
 
 @command(
     "cat",
-    "Print a text file.",
+    "Print a text file (of at most 1 MiB).",
     args=[Arg("file", "the file to print", kind="file")],
 )
 async def _cat(ctx: Context, values: dict[str, Any]) -> Output:
-    return Output(_read_text(values["file"]).rstrip("\n"))
+    return Output((await _read_text(values["file"], "cat")).rstrip("\n"))
 
 
-def _read_text(path: str) -> str:
+MAX_FILE_BYTES = 1024 * 1024
+"""What `cat` and `source` read at most: more is no use in a cell's output."""
+
+_NOT_REGULAR = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+async def _read_text(path: str, command: str) -> str:
+    """A regular file's text, read in a thread so that slow storage never blocks
+    silik's loop (an interrupt still ends the cell)."""
+    if "\0" in path:
+        raise SilikError(f"{path!r} is not a file name: it holds a null character", hint=None)
+    data = await asyncio.to_thread(_read_bytes, path, command)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SilikError(f"{path} is not a UTF-8 text file", hint=None) from None
+
+
+def _read_bytes(path: str, command: str) -> bytes:
     full = os.path.expanduser(path)
     try:
-        with open(full, encoding="utf-8") as f:
-            return f.read()
+        # O_NONBLOCK: opening a FIFO waits for a writer otherwise, and reads of a
+        # regular file ignore it.
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise SilikError(
             f"no such file: {path}", hint=f"the current directory is {os.getcwd()}"
         ) from None
-    except IsADirectoryError:
-        raise SilikError(f"{path} is a directory, not a file", hint=None) from None
-    except UnicodeDecodeError:
-        raise SilikError(f"{path} is not a UTF-8 text file", hint=None) from None
     except OSError as exc:
         raise SilikError(f"cannot read {path}: {exc.strerror}", hint=None) from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a file")
+            raise SilikError(f"{path} is not a regular file (it is {kind})", hint=None)
+        size = os.fstat(fd).st_size
+        data = b"" if size > MAX_FILE_BYTES else f.read(MAX_FILE_BYTES + 1)
+        if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+            raise SilikError(
+                f"{path} is {max(size, len(data)) / 2**20:.1f} MiB; "
+                f"{command} reads files of at most {MAX_FILE_BYTES // 2**20} MiB",
+                hint=f'split it, or read a part with a kernel: run "print(open({path!r}).read(2000))" k1.py',
+            )
+        return data
