@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,12 +152,17 @@ class CellRunner:
             )
         self.sourcing.append(origin)
         try:
-            await self.run(plan_lines(self.registry, lines), origin)
+            # Each line is planned as its turn comes: planning a long file at once
+            # would hold the loop (and an interrupt) for seconds.
+            plan = (plan_words(self.registry, line.words, line) for line in lines)
+            await self._run_lines(plan, origin, True)
         finally:
             self.sourcing.pop()
 
     async def run(self, plan: Sequence[PlannedLine], origin: str | None = None) -> None:
-        many = len(plan) > 1 or origin is not None
+        await self._run_lines(plan, origin, len(plan) > 1 or origin is not None)
+
+    async def _run_lines(self, plan: Iterable[PlannedLine], origin: str | None, many: bool) -> None:
         for planned in plan:
             if many:
                 # Lines that never wait would hold the loop for the whole file:

@@ -74,6 +74,7 @@ async def _cmd(ctx: Context, values: dict[str, Any]) -> Output:
     "source",
     "Run a file of silik commands, line by line; stops at the first failing line.",
     args=[Arg("file", "a text file of silik commands", kind="file")],
+    details="The file is at most 1 MiB; files may source others, at most 16 deep.",
     examples=["source setup.silik"],
 )
 async def _source(ctx: Context, values: dict[str, Any]) -> None:
@@ -81,7 +82,8 @@ async def _source(ctx: Context, values: dict[str, Any]) -> None:
     if ctx.run_lines is None:
         raise SilikError("source runs in a silik cell only", hint="run its lines one by one")
     try:
-        lines = split_lines(text)
+        # In a thread: splitting a long file takes long enough to delay an interrupt.
+        lines = await asyncio.to_thread(split_lines, text)
     except SilikError as exc:
         raise SilikError(f"{values['file']}: {exc.message}", exc.hint) from None
     await ctx.run_lines(lines, values["file"])
