@@ -14,6 +14,11 @@ from silik_kernel.commands.parsing import split_lines
 from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import SilikError
 
+MAX_FILE_BYTES = 1024 * 1024
+"""What `cat` and `source` read at most: more is no use in a cell's output."""
+
+_MIB = MAX_FILE_BYTES // 2**20
+
 commands = CommandRegistry("Session")
 command = commands.command
 
@@ -74,7 +79,7 @@ async def _cmd(ctx: Context, values: dict[str, Any]) -> Output:
     "source",
     "Run a file of silik commands, line by line; stops at the first failing line.",
     args=[Arg("file", "a text file of silik commands", kind="file")],
-    details="The file is at most 1 MiB; files may source others, at most 16 deep.",
+    details=f"The file is at most {_MIB} MiB; files may source others, at most 16 deep.",
     examples=["source setup.silik"],
 )
 async def _source(ctx: Context, values: dict[str, Any]) -> None:
@@ -91,15 +96,12 @@ async def _source(ctx: Context, values: dict[str, Any]) -> None:
 
 @command(
     "cat",
-    "Print a text file (of at most 1 MiB).",
+    f"Print a text file (of at most {_MIB} MiB).",
     args=[Arg("file", "the file to print", kind="file")],
 )
 async def _cat(ctx: Context, values: dict[str, Any]) -> Output:
     return Output((await _read_text(values["file"], "cat")).rstrip("\n"))
 
-
-MAX_FILE_BYTES = 1024 * 1024
-"""What `cat` and `source` read at most: more is no use in a cell's output."""
 
 _NOT_REGULAR = {
     stat.S_IFIFO: "a FIFO",
@@ -144,7 +146,7 @@ def _read_bytes(path: str, command: str) -> bytes:
         if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
             raise SilikError(
                 f"{path} is {max(size, len(data)) / 2**20:.1f} MiB; "
-                f"{command} reads files of at most {MAX_FILE_BYTES // 2**20} MiB",
+                f"{command} reads files of at most {_MIB} MiB",
                 hint=f'split it, or read a part with a kernel: run "print(open({path!r}).read(2000))" k1.py',
             )
         return data
