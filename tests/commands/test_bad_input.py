@@ -130,3 +130,10 @@ async def test_mkdir_of_a_deep_path_or_a_huge_name_is_a_clear_error(manager):
     exc = await fails(manager, "mkdir " + "n" * 1_000_000)
     assert "too long" in exc.message
     assert manager.tree.root.children == {}
+
+
+async def test_a_directory_is_refused_and_its_descriptor_closed(manager, tmp_path):
+    before = len(os.listdir("/proc/self/fd"))
+    exc = await fails(manager, f"cat {tmp_path}")
+    assert exc.message == f"{tmp_path} is not a regular file (it is a directory)"
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -136,12 +136,13 @@ def _read_bytes(path: str, command: str) -> bytes:
         ) from None
     except OSError as exc:
         raise SilikError(f"cannot read {path}: {exc.strerror}", hint=None) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = _NOT_REGULAR.get(stat.S_IFMT(info.st_mode), "not a file")
+        raise SilikError(f"{path} is not a regular file (it is {kind})", hint=None)
+    size = info.st_size
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a file")
-            raise SilikError(f"{path} is not a regular file (it is {kind})", hint=None)
-        size = os.fstat(fd).st_size
         data = b"" if size > MAX_FILE_BYTES else f.read(MAX_FILE_BYTES + 1)
         if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
             raise SilikError(
