@@ -8,9 +8,10 @@ same methods, so behaviour cannot differ between the two.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, get_type_hints
 
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.manager import SilikManager
@@ -42,6 +43,41 @@ class ServiceError(Exception):
         return cls(data.get("kind", "error"), data.get("message", ""), data.get("hint"))
 
 
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _check_args(op: str, method: Callable[..., Any], args: dict[str, Any]) -> None:
+    """Refuse arguments ``method`` does not take, lacks, or gets in the wrong JSON
+    type, naming the argument: a caller's mistake, never an internal error."""
+    params = {
+        name: p
+        for name, p in inspect.signature(method).parameters.items()
+        if p.kind is p.POSITIONAL_OR_KEYWORD
+    }
+    hints = get_type_hints(method)
+    known = ", ".join(params) or "no arguments"
+    for name, value in args.items():
+        if name not in params:
+            raise ServiceError("invalid", f"{op}: unknown argument {name!r}", f"it takes: {known}")
+        wanted = hints.get(name)
+        if wanted not in _TYPE_NAMES:
+            continue
+        ok = isinstance(value, wanted) and not (wanted is not bool and isinstance(value, bool))
+        if wanted is float:  # JSON has one number type
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise ServiceError(
+                "invalid",
+                f"{op}: argument {name!r} must be {_TYPE_NAMES[wanted]}, not {type(value).__name__}",
+                f"it takes: {known}",
+            )
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in args]
+    if missing:
+        raise ServiceError(
+            "invalid", f"{op}: missing argument {missing[0]!r}", f"it takes: {known}"
+        )
+
+
 def _wrap(exc: SilikError) -> ServiceError:
     kind = "dead" if isinstance(exc, KernelDiedError) else "invalid"
     return ServiceError(kind, exc.message, exc.hint)
@@ -71,18 +107,18 @@ class ManagerService:
         method = getattr(self, f"op_{op}", None)
         if method is None or op in STREAM_OPS:
             raise ServiceError("invalid", f"unknown operation {op!r}")
+        _check_args(op, method, args)
         try:
             return await method(caller=caller, **args)
         except SilikError as exc:
             raise _wrap(exc) from None
-        except TypeError as exc:
-            raise ServiceError("invalid", f"bad arguments for {op}: {exc}") from None
 
     async def stream(
         self, op: str, args: dict[str, Any], *, caller: str = ""
     ) -> AsyncIterator[dict[str, Any]]:
         if op != "run_code":
             raise ServiceError("invalid", f"unknown streaming operation {op!r}")
+        _check_args(op, self.run_code, args)
         try:
             async for event in self.run_code(caller=caller, **args):
                 yield event

@@ -33,6 +33,10 @@ log = logging.getLogger("silik.manager")
 Launched = SubKernel | BaseException
 
 
+MAX_START_COUNT = 64
+"""Kernels one start may ask for: each is a process, and more would swamp a machine."""
+
+
 def looks_like_connection_file(kernel: str) -> bool:
     """Whether ``new KERNEL`` names a connection file rather than a kernelspec."""
     return kernel.endswith(".json") or "/" in kernel or os.sep in kernel
@@ -145,6 +149,11 @@ class KernelStarter:
         """The labels given, or ``count`` free ones made from the language."""
         if labels and count not in (1, len(labels)):
             raise SilikError("give either labels or a count, not both", hint=None)
+        if max(count, len(labels or ())) > MAX_START_COUNT:
+            raise SilikError(
+                f"at most {MAX_START_COUNT} kernels start at once",
+                hint="start them in several steps",
+            )
         if not labels:
             stem = label_stem(spec)
             taken: set[str] = set()

@@ -7,54 +7,19 @@ Pure data and path logic: no I/O, no kernels. A path is a string such as
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from silik_kernel.errors import SilikError
-
-ROOT_NAME = "~"
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-
-# Language name (lower case) -> file extension, used when a kernelspec does not
-# tell us better. Unknown languages use their own name.
-LANGUAGE_EXTENSIONS: dict[str, str] = {
-    "python": ".py",
-    "silik": ".silik",
-    "r": ".r",
-    "julia": ".jl",
-    "javascript": ".js",
-    "typescript": ".ts",
-    "bash": ".sh",
-    "sh": ".sh",
-    "c++": ".cpp",
-    "c": ".c",
-    "rust": ".rs",
-    "go": ".go",
-    "java": ".java",
-    "scala": ".scala",
-    "ruby": ".rb",
-    "sql": ".sql",
-    "markdown": ".md",
-    "text": ".txt",  # agent kernels (silik_agents) chat in plain text
-}
-
-
-def extension_for_language(language: str) -> str:
-    lang = (language or "").strip().lower()
-    if lang in LANGUAGE_EXTENSIONS:
-        return LANGUAGE_EXTENSIONS[lang]
-    cleaned = re.sub(r"[^a-z0-9]+", "", lang)
-    return "." + (cleaned or "kernel")
-
-
-def check_label(label: str) -> None:
-    """Refuse labels that would make ambiguous paths."""
-    if not _NAME_RE.match(label) or label in (".", ".."):
-        raise SilikError(
-            f"invalid name {label!r}",
-            hint="use letters, digits, '_', '-', '+' and '.', starting with a letter, digit or '_'",
-        )
+from silik_kernel.tree_names import (  # noqa: F401 (re-exported: the tree's names)
+    LANGUAGE_EXTENSIONS,
+    MAX_DEPTH,
+    MAX_LABEL_LENGTH,
+    MAX_PATH_LENGTH,
+    ROOT_NAME,
+    check_label,
+    extension_for_language,
+)
 
 
 @dataclass(eq=False)
@@ -68,7 +33,7 @@ class KernelEntry:
     @property
     def path(self) -> str:
         assert self.parent is not None
-        return join(self.parent.path, self.name)
+        return path_of(self)
 
 
 @dataclass(eq=False)
@@ -79,9 +44,7 @@ class Folder:
 
     @property
     def path(self) -> str:
-        if self.parent is None:
-            return ROOT_NAME
-        return join(self.parent.path, self.name)
+        return path_of(self)
 
     def add(self, node: Folder | KernelEntry) -> None:
         if node.name in self.children:
@@ -94,11 +57,17 @@ class Folder:
         self.children[node.name] = node
 
     def walk(self) -> Iterator[Folder | KernelEntry]:
-        """Every descendant, depth first, in display order."""
-        for child in sorted_children(self):
+        """Every descendant, depth first, in display order (a stack, not recursion:
+        any depth walks)."""
+        stack = [iter(sorted_children(self))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                continue
             yield child
             if isinstance(child, Folder):
-                yield from child.walk()
+                stack.append(iter(sorted_children(child)))
 
     def kernels(self) -> list[KernelEntry]:
         return [n for n in self.walk() if isinstance(n, KernelEntry)]
@@ -106,6 +75,41 @@ class Folder:
 
 def join(base: str, name: str) -> str:
     return f"{base}/{name}"
+
+
+def path_of(node: Folder | KernelEntry) -> str:
+    """``node``'s absolute path, by a loop over its parents (no recursion)."""
+    names: list[str] = []
+    while node.parent is not None:
+        names.append(node.name)
+        node = node.parent
+    return "/".join([ROOT_NAME, *reversed(names)])
+
+
+def depth_of(folder: Folder) -> int:
+    """How many folders ``folder`` is below ~."""
+    depth = 0
+    while folder.parent is not None:
+        depth, folder = depth + 1, folder.parent
+    return depth
+
+
+def check_room(parent: Folder, names: list[str], height: int = 0, tail: int = 0) -> None:
+    """Refuse folders ``names`` nested in ``parent`` (holding ``height`` more levels
+    and ``tail`` more characters of path) past MAX_DEPTH or MAX_PATH_LENGTH."""
+    where = join(parent.path, "/".join(names))
+    depth = depth_of(parent) + len(names) + height
+    if names and depth > MAX_DEPTH:
+        raise SilikError(
+            f"{where[:60]}... would be {depth} folders deep; folders nest at most {MAX_DEPTH} deep",
+            hint="use a flatter layout",
+        )
+    if len(where) + tail > MAX_PATH_LENGTH:
+        raise SilikError(
+            f"{where[:60]}... would be {len(where) + tail} characters long; "
+            f"paths are at most {MAX_PATH_LENGTH}",
+            hint="use shorter names or a flatter layout",
+        )
 
 
 def sorted_children(folder: Folder) -> list[Folder | KernelEntry]:
@@ -135,6 +139,11 @@ class Tree:
     # -- resolution --------------------------------------------------------
     def _start(self, path: str, base: Folder | None) -> tuple[Folder, list[str]]:
         """The folder ``path`` starts from and the parts to follow from there."""
+        if len(path) > MAX_PATH_LENGTH:
+            raise SilikError(
+                f"a path of {len(path)} characters is too long; paths are at most {MAX_PATH_LENGTH}",
+                hint="use shorter names or a flatter layout",
+            )
         if path.startswith("/"):
             raise SilikError(
                 f"{path!r} is not a silik path",
@@ -233,6 +242,7 @@ class Tree:
         # Validate the whole path before creating anything.
         cursor: Folder = start
         missing = False
+        new_names: list[str] = []  # the folders to create below cursor
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if part in (".", ".."):
@@ -242,6 +252,7 @@ class Tree:
                 continue
             check_label(part)
             if missing:
+                new_names.append(part)
                 continue
             existing = cursor.children.get(part)
             if existing is None:
@@ -251,6 +262,7 @@ class Tree:
                         hint=f"use `mkdir -p {path}` to create missing parents",
                     )
                 missing = True
+                new_names.append(part)
                 continue
             if isinstance(existing, KernelEntry):
                 raise SilikError(f"{existing.path} is a kernel, not a folder", hint=None)
@@ -262,6 +274,7 @@ class Tree:
             cursor = existing
         if not parts or (not missing and not parents):
             raise SilikError(f"{cursor.path} already exists", hint=None)
+        check_room(cursor, new_names)
         folder = start
         for part in parts:
             if part in (".", ".."):
@@ -277,6 +290,7 @@ class Tree:
 
     def add_kernel(self, folder: Folder, label: str, extension: str, kernel_id: str) -> KernelEntry:
         check_label(label)
+        check_room(folder, [], tail=len(label + extension) + 1)
         entry = KernelEntry(label + extension, kernel_id)
         folder.add(entry)
         return entry
@@ -329,6 +343,11 @@ class Tree:
                 check_label(new_name)
         if isinstance(node, Folder) and _contains(node, new_parent):
             raise SilikError(f"cannot move {node.path} into itself", hint=None)
+        if isinstance(node, Folder):
+            height, tail = _extent(node)
+            check_room(new_parent, [new_name], height, tail)
+        else:
+            check_room(new_parent, [], tail=len(new_name) + 1)
         if new_name in new_parent.children and new_parent.children[new_name] is not node:
             raise SilikError(
                 f"{join(new_parent.path, new_name)} already exists",
@@ -359,6 +378,21 @@ def _contains(folder: Folder, node: Folder | KernelEntry | None) -> bool:
     return False
 
 
+def _extent(folder: Folder) -> tuple[int, int]:
+    """How many folder levels ``folder`` holds below it, and the longest path
+    below it in characters (relative to it)."""
+    height = tail = 0
+    stack = [(folder, 0, 0)]
+    while stack:
+        node, depth, length = stack.pop()
+        height = max(height, depth)
+        for child in node.children.values():
+            tail = max(tail, length + 1 + len(child.name))
+            if isinstance(child, Folder):
+                stack.append((child, depth + 1, length + 1 + len(child.name)))
+    return height, tail
+
+
 def _suggest(folder: Folder, name: str, last: bool) -> str | None:
     """A did-you-mean hint for a missing path part."""
     import difflib
@@ -374,30 +408,3 @@ def _suggest(folder: Folder, name: str, last: bool) -> str | None:
     if not names:
         return f"{folder.path} is empty; see `tree`"
     return f"{folder.path} contains: {', '.join(sorted(names))}"
-
-
-# -- rendering ------------------------------------------------------------
-
-
-def render_tree(folder: Folder, describe=None, mark=None) -> str:
-    """Draw ``folder`` with ``├─ ╰─ │``; ``describe(entry)`` adds a note after kernels."""
-    lines = [folder.path if folder.parent is None else folder.path + "/"]
-
-    def visit(node: Folder, prefix: str) -> None:
-        kids = sorted_children(node)
-        for i, child in enumerate(kids):
-            last = i == len(kids) - 1
-            branch = "╰─ " if last else "├─ "
-            label = child.name + ("/" if isinstance(child, Folder) else "")
-            if isinstance(child, KernelEntry) and describe is not None:
-                note = describe(child)
-                if note:
-                    label += f"  {note}"
-            if mark is not None and mark(child):
-                label += "  <- here"
-            lines.append(prefix + branch + label)
-            if isinstance(child, Folder):
-                visit(child, prefix + ("   " if last else "│  "))
-
-    visit(folder, "")
-    return "\n".join(lines)

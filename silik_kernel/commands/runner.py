@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,9 @@ from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.messages import output_text
 
 log = logging.getLogger("silik.runner")
+
+MAX_SOURCE_NESTING = 16
+"""How deep `source` may nest files: deeper is almost surely a file sourcing itself."""
 
 
 @dataclass(frozen=True)
@@ -137,14 +140,34 @@ class CellRunner:
         self.frontend = frontend
         self.interrupted = interrupted
         self.context = Context(manager, frontend, registry, run_lines=self.run_source)
+        self.sourcing: list[str] = []  # the files `source` is running, outermost first
 
     async def run_source(self, lines: list[Line], origin: str) -> None:
         """The lines of a file run by `source` (``origin`` names it in errors)."""
-        await self.run(plan_lines(self.registry, lines), origin)
+        if len(self.sourcing) >= MAX_SOURCE_NESTING:
+            raise SilikError(
+                f"`source` nests at most {MAX_SOURCE_NESTING} files deep: "
+                f"{' -> '.join([*self.sourcing[:3], '...', origin])}",
+                hint="does a file source itself, or two files each other?",
+            )
+        self.sourcing.append(origin)
+        try:
+            # Each line is planned as its turn comes: planning a long file at once
+            # would hold the loop (and an interrupt) for seconds.
+            plan = (plan_words(self.registry, line.words, line) for line in lines)
+            await self._run_lines(plan, origin, True)
+        finally:
+            self.sourcing.pop()
 
     async def run(self, plan: Sequence[PlannedLine], origin: str | None = None) -> None:
-        many = len(plan) > 1 or origin is not None
+        await self._run_lines(plan, origin, len(plan) > 1 or origin is not None)
+
+    async def _run_lines(self, plan: Iterable[PlannedLine], origin: str | None, many: bool) -> None:
         for planned in plan:
+            if many:
+                # Lines that never wait would hold the loop for the whole file:
+                # give an interrupt its turn between lines.
+                await asyncio.sleep(0)
             if self.interrupted():
                 raise LineFailed(SilikError("interrupted", hint=None), ename="KeyboardInterrupt")
             mode = self.frontend.connected_path

@@ -14,9 +14,9 @@ from silik_kernel.tree import (
     Tree,
     check_label,
     extension_for_language,
-    render_tree,
     sorted_children,
 )
+from silik_kernel.tree_drawing import render_tree
 
 
 @pytest.fixture

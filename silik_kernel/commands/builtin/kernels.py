@@ -12,6 +12,7 @@ from silik_kernel.commands.fanout import GroupedOutput, KernelDone, summary
 from silik_kernel.commands.frontend import Output, SubKernelError
 from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import SilikError
+from silik_kernel.starter import MAX_START_COUNT
 
 commands = CommandRegistry("Kernels")
 command = commands.command
@@ -87,7 +88,7 @@ async def _kernels(ctx: Context, values: dict[str, Any]) -> Output:
         Opt(
             ("-n", "--count"),
             "count",
-            "how many kernels to start with generated labels",
+            f"how many kernels to start with generated labels (at most {MAX_START_COUNT})",
             "N",
             kind="int",
             default=1,
@@ -120,8 +121,11 @@ async def _kernels(ctx: Context, values: dict[str, Any]) -> Output:
     ],
 )
 async def _new(ctx: Context, values: dict[str, Any]) -> Output:
-    if values["count"] < 1:
-        raise SilikError("new: -n must be at least 1", hint=None)
+    if not 1 <= values["count"] <= MAX_START_COUNT:
+        raise SilikError(
+            f"new: -n must be between 1 and {MAX_START_COUNT}",
+            hint="start more kernels in several `new` commands",
+        )
     entries = await ctx.manager.start(
         values["kernel"],
         values["labels"] or None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import stat
 from typing import Any
 
 from silik_kernel.commands.context import Context
@@ -11,6 +13,11 @@ from silik_kernel.commands.frontend import Output
 from silik_kernel.commands.parsing import split_lines
 from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import SilikError
+
+MAX_FILE_BYTES = 1024 * 1024
+"""What `cat` and `source` read at most: more is no use in a cell's output."""
+
+_MIB = MAX_FILE_BYTES // 2**20
 
 commands = CommandRegistry("Session")
 command = commands.command
@@ -72,13 +79,16 @@ async def _cmd(ctx: Context, values: dict[str, Any]) -> Output:
     "source",
     "Run a file of silik commands, line by line; stops at the first failing line.",
     args=[Arg("file", "a text file of silik commands", kind="file")],
+    details=f"The file is at most {_MIB} MiB; files may source others, at most 16 deep.",
     examples=["source setup.silik"],
 )
 async def _source(ctx: Context, values: dict[str, Any]) -> None:
-    text = _read_text(values["file"])
-    assert ctx.run_lines is not None
+    text = await _read_text(values["file"], "source")
+    if ctx.run_lines is None:
+        raise SilikError("source runs in a silik cell only", hint="run its lines one by one")
     try:
-        lines = split_lines(text)
+        # In a thread: splitting a long file takes long enough to delay an interrupt.
+        lines = await asyncio.to_thread(split_lines, text)
     except SilikError as exc:
         raise SilikError(f"{values['file']}: {exc.message}", exc.hint) from None
     await ctx.run_lines(lines, values["file"])
@@ -86,25 +96,58 @@ async def _source(ctx: Context, values: dict[str, Any]) -> None:
 
 @command(
     "cat",
-    "Print a text file.",
+    f"Print a text file (of at most {_MIB} MiB).",
     args=[Arg("file", "the file to print", kind="file")],
 )
 async def _cat(ctx: Context, values: dict[str, Any]) -> Output:
-    return Output(_read_text(values["file"]).rstrip("\n"))
+    return Output((await _read_text(values["file"], "cat")).rstrip("\n"))
 
 
-def _read_text(path: str) -> str:
+_NOT_REGULAR = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+async def _read_text(path: str, command: str) -> str:
+    """A regular file's text, read in a thread so that slow storage never blocks
+    silik's loop (an interrupt still ends the cell)."""
+    if "\0" in path:
+        raise SilikError(f"{path!r} is not a file name: it holds a null character", hint=None)
+    data = await asyncio.to_thread(_read_bytes, path, command)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SilikError(f"{path} is not a UTF-8 text file", hint=None) from None
+
+
+def _read_bytes(path: str, command: str) -> bytes:
     full = os.path.expanduser(path)
     try:
-        with open(full, encoding="utf-8") as f:
-            return f.read()
+        # O_NONBLOCK: opening a FIFO waits for a writer otherwise, and reads of a
+        # regular file ignore it.
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise SilikError(
             f"no such file: {path}", hint=f"the current directory is {os.getcwd()}"
         ) from None
-    except IsADirectoryError:
-        raise SilikError(f"{path} is a directory, not a file", hint=None) from None
-    except UnicodeDecodeError:
-        raise SilikError(f"{path} is not a UTF-8 text file", hint=None) from None
     except OSError as exc:
         raise SilikError(f"cannot read {path}: {exc.strerror}", hint=None) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = _NOT_REGULAR.get(stat.S_IFMT(info.st_mode), "not a file")
+        raise SilikError(f"{path} is not a regular file (it is {kind})", hint=None)
+    size = info.st_size
+    with os.fdopen(fd, "rb") as f:
+        data = b"" if size > MAX_FILE_BYTES else f.read(MAX_FILE_BYTES + 1)
+        if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+            raise SilikError(
+                f"{path} is {max(size, len(data)) / 2**20:.1f} MiB; "
+                f"{command} reads files of at most {_MIB} MiB",
+                hint=f'split it, or read a part with a kernel: run "print(open({path!r}).read(2000))" k1.py',
+            )
+        return data

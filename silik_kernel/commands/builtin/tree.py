@@ -10,7 +10,8 @@ from silik_kernel.commands.declaration import Arg, Opt
 from silik_kernel.commands.frontend import Output
 from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.manager import KernelRecord
-from silik_kernel.tree import Folder, KernelEntry, render_tree, sorted_children
+from silik_kernel.tree import Folder, KernelEntry, sorted_children
+from silik_kernel.tree_drawing import render_tree
 
 commands = CommandRegistry("Tree")
 command = commands.command
