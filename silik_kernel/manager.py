@@ -270,12 +270,29 @@ class SilikManager:
         return info
 
     async def history(self, path: str, *, output: bool = False, n: int = 10) -> list[tuple]:
+        """The last ``n`` inputs of the kernel's own session, oldest first.
+
+        A "tail" request would read IPython's history database, which every
+        kernel and notebook of the user shares; a "range" of session 0 is what
+        this kernel ran since it started.
+        """
+        if n < 1:
+            raise SilikError(
+                f"cannot show {n} history entries", hint="ask for 1 or more, e.g. `-n 10`"
+            )
         sub = self.subkernel(path)
         reply = await sub.request(
             "history_request",
-            {"output": output, "raw": True, "hist_access_type": "tail", "n": n},
+            {
+                "output": output,
+                "raw": True,
+                "hist_access_type": "range",
+                "session": 0,
+                "start": 1,
+                "stop": None,
+            },
         )
-        return [tuple(h) for h in reply["content"].get("history", [])]
+        return [tuple(h) for h in reply["content"].get("history", [])[-n:]]
 
     # -- tree operations ---------------------------------------------------
     def mkdir(self, path: str, parents: bool = False) -> Folder:
