@@ -6,12 +6,24 @@ import argparse
 import os
 import sys
 
-USAGE = """\
+from silik_kernel.command_line import HELP_FLAGS, names_connection_file, refuse, started_by_jupyter
+
+RUN_USAGE = (
+    "usage: python -m silik_agents run PACKAGE.MODULE:ATTR [--name NAME] -f CONNECTION_FILE\n"
+)
+
+USAGE = f"""\
 usage:
   python -m silik_agents install PACKAGE.MODULE:ATTR --name NAME [--display-name TEXT]
                                 [--user | --sys-prefix | --prefix P] [--env VAR=VALUE]
+      register a Jupyter kernelspec NAME that chats with the pydantic-ai agent (or
+      agent factory, or AgentKernel class) ATTR of PACKAGE.MODULE, run by this Python
   python -m silik_agents spec PACKAGE.MODULE:ATTR --name NAME [--display-name TEXT]
+      print that kernelspec's kernel.json, for a package to ship as wheel data
   python -m silik_agents run PACKAGE.MODULE:ATTR [--name NAME] -f CONNECTION_FILE
+{started_by_jupyter("start the agent's kernel.", " " * 6)}
+
+`python -m silik_agents install --help` (or spec --help) details the options.
 """
 
 
@@ -28,12 +40,27 @@ def main(argv: list[str] | None = None) -> int:
         return print_spec(rest)
     if command == "run":
         return run(rest)
-    sys.stderr.write(USAGE)
-    return 0 if command in ("-h", "--help") else 2
+    if command in HELP_FLAGS:
+        sys.stdout.write(USAGE)
+        return 0
+    if not command:
+        sys.stderr.write(USAGE)
+        return 2
+    return refuse("python -m silik_agents", f"unknown subcommand {command!r}", USAGE)
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m silik_agents run", add_help=False)
+    prog = "python -m silik_agents run"
+    if any(a in ("-h", "--help", "--help-all") for a in argv):
+        sys.stdout.write(f"{RUN_USAGE}\n{started_by_jupyter('Start an agent kernel.')}\n")
+        return 0
+    if not names_connection_file(argv):
+        return refuse(
+            prog,
+            "starting a kernel needs -f CONNECTION_FILE",
+            f"{RUN_USAGE}\n{started_by_jupyter('Start an agent kernel.')}\n",
+        )
+    parser = argparse.ArgumentParser(prog=prog, add_help=False)
     parser.add_argument("target")
     parser.add_argument("--name")
     ours, kernel_args = parser.parse_known_args(argv)

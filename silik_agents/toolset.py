@@ -190,7 +190,7 @@ class SilikTools:
         return await self._call("stop_kernel", path=path)
 
     async def kernel_history(self, path: str, n: int = 10) -> list[str]:
-        """The last n inputs a kernel ran, oldest first."""
+        """The last n inputs a kernel ran since it started (its own, not other kernels'), oldest first."""
         await self._check_may_use(path)
         return await self._call("kernel_history", path=path, n=n)
 

@@ -5,14 +5,25 @@ from __future__ import annotations
 import os
 import sys
 
+from silik_kernel.command_line import HELP_FLAGS, HELP_MD_USAGE, USAGE, refuse, starting_problem
+
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if not args:
+        sys.stderr.write(USAGE)
+        return 2
+    if args[0] in HELP_FLAGS:
+        sys.stdout.write(USAGE)
+        return 0
     if args[:1] == ["install"]:
         from silik_kernel.install import install
 
         return install(args[1:])
     if args[:1] == ["help-md"]:
+        if any(a in HELP_FLAGS for a in args[1:]):
+            sys.stdout.write(HELP_MD_USAGE)
+            return 0
         from silik_kernel.commands.builtin import BUILTIN_COMMANDS
         from silik_kernel.commands.plugins import load_plugins
 
@@ -20,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         registry = load_plugins(BUILTIN_COMMANDS) if "--plugins" in args[1:] else BUILTIN_COMMANDS
         sys.stdout.write(registry.markdown())
         return 0
+    if any(a in ("-h", "--help", "--help-all") for a in args):
+        sys.stdout.write(USAGE)  # not ipykernel's, which is IPython's
+        return 0
+    problem = starting_problem(args)
+    if problem is not None:
+        return refuse("python -m silik_kernel", problem, USAGE)
     # debugpy (imported by ipykernel) warns on stderr about frozen modules; silik
     # does not offer the debugger, so silence the check.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")

@@ -18,4 +18,11 @@ class SilikError(Exception):
 
 
 class KernelDiedError(SilikError):
+    """A kernel died. ``reason`` is why, in the kernel's own terms; ``message``
+    may also name the kernel and say what happens next."""
+
     ename = "KernelDied"
+
+    def __init__(self, message: str, hint: str | None = None, *, reason: str = "") -> None:
+        super().__init__(message, hint)
+        self.reason = reason or message

@@ -91,16 +91,29 @@ class SilikManager:
         if rec.sub is None:
             raise SilikError(f"{rec.entry.path} is still starting", hint="try again in a moment")
         if rec.status == "dead":
-            raise KernelDiedError(self.died_message(rec, rec.sub.dead_reason or "it is dead"))
+            reason = rec.sub.dead_reason or "it is dead"
+            raise KernelDiedError(self.died_message(rec, reason), reason=reason)
         return rec.sub
 
-    def died_message(self, rec: KernelRecord, reason: str) -> str:
+    def died_message(self, rec: KernelRecord, reason: str, *, typed_after: str = "") -> str:
+        """What happened to a kernel that died and what comes next: it is being
+        restarted automatically, or the command that brings it back, as typed
+        where the user is (``typed_after``: "/cmd " in connect mode)."""
         path = rec.entry.path if rec.entry.parent else rec.entry.name
+        rm = f"`{typed_after}rm {path}`"
         if rec.sub is not None and not rec.sub.owned:
-            return f"kernel {path} is gone: {reason}. It was attached, so restart it where it was started, then `rm {path}`."
+            return f"kernel {path} is gone: {reason}. It was attached, so restart it where it was started, then {rm}."
+        what = (
+            f"kernel {path} is unavailable: {reason}."
+            if rec.remote_host
+            else f"kernel {path} died: {reason}."
+        )
+        if rec.sub is not None and rec.sub.comes_back:
+            return f"{what} It is being restarted automatically, without its variables and imports; the next cell on it waits until it is back."
+        restart = f"Type `{typed_after}restart {path}` for a fresh kernel"
         if rec.remote_host:
-            return f"kernel {path} is unavailable: {reason}. Type `restart {path}` for a fresh kernel on the gateway, or `rm {path}`."
-        return f"kernel {path} died: {reason}. Type `restart {path}` for a fresh kernel, or `rm {path}`."
+            return f"{what} {restart} on the gateway, or {rm}."
+        return f"{what} It is not restarted automatically any more: it died again right after each of its automatic restarts. {restart}, or {rm}."
 
     # -- starting ----------------------------------------------------------
     async def start(
@@ -270,12 +283,29 @@ class SilikManager:
         return info
 
     async def history(self, path: str, *, output: bool = False, n: int = 10) -> list[tuple]:
+        """The last ``n`` inputs of the kernel's own session, oldest first.
+
+        A "tail" request would read IPython's history database, which every
+        kernel and notebook of the user shares; a "range" of session 0 is what
+        this kernel ran since it started.
+        """
+        if n < 1:
+            raise SilikError(
+                f"cannot show {n} history entries", hint="ask for 1 or more, e.g. `-n 10`"
+            )
         sub = self.subkernel(path)
         reply = await sub.request(
             "history_request",
-            {"output": output, "raw": True, "hist_access_type": "tail", "n": n},
+            {
+                "output": output,
+                "raw": True,
+                "hist_access_type": "range",
+                "session": 0,
+                "start": 1,
+                "stop": None,
+            },
         )
-        return [tuple(h) for h in reply["content"].get("history", [])]
+        return [tuple(h) for h in reply["content"].get("history", [])[-n:]]
 
     # -- tree operations ---------------------------------------------------
     def mkdir(self, path: str, parents: bool = False) -> Folder:

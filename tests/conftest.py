@@ -263,3 +263,24 @@ def kill_during_cell(
     os.kill(pid, signal.SIGKILL)
     res = driver.collect(msg_id, timeout=timeout)
     return res, time.monotonic() - killed
+
+
+def use_up_auto_restarts(driver: KernelDriver, connection_file: str, timeout: float = 60) -> None:
+    """SIGKILL a sub-kernel of ``driver`` (found by its connection file) each time
+    jupyter_client's restarter brings it back, until its 5 automatic restarts in a
+    row (the restarter's ``restart_limit``) are used up: its next death within 10 s
+    is for good."""
+    killed: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(killed) < 5:
+        assert time.monotonic() < deadline, f"only {len(killed)} restarts in {timeout} s"
+        for proc in psutil.Process(driver.pid()).children(recursive=True):
+            try:
+                if proc.pid in killed or connection_file not in proc.cmdline():
+                    continue
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    proc.kill()
+                    killed.add(proc.pid)
+            except psutil.Error:
+                pass
+        time.sleep(0.05)

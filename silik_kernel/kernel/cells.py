@@ -16,7 +16,7 @@ from silik_kernel.commands.parsing import UnterminatedQuote
 from silik_kernel.commands.runner import CellRunner, LineFailed, PlannedLine, plan_cell
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.kernel.base import error_content, error_reply, ok_reply
-from silik_kernel.kernel.connect import CellState, ConnectMode, PassThroughCell
+from silik_kernel.kernel.connect import CellState, ConnectMode
 from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.replies import CellEnd, Replies
 from silik_kernel.kernel.shutdown import INTERRUPT_GRACE, await_auto_restart
@@ -143,25 +143,29 @@ class CellReplies:
         return reply
 
     async def connected_failure(self, exc: SilikError) -> dict[str, Any]:
-        """A connect-mode cell failed: report it; leave connect mode if the kernel is gone."""
+        """A connect-mode cell failed: report it; leave connect mode if the kernel is gone.
+
+        A death is described once it is known whether the kernel comes back, with
+        the commands it names typed as they must be where the user then is.
+        """
         dead = self.connect.record
         if dead is not None and dead.status == "dead":
             await await_auto_restart(dead)
-        if dead is None or dead.status == "dead":
+        leaving = dead is None or dead.status == "dead"
+        if isinstance(exc, KernelDiedError) and dead is not None:
+            typed_after = "" if leaving else "/cmd "
+            message = self.connect.manager.died_message(dead, exc.reason, typed_after=typed_after)
+            exc = KernelDiedError(message, exc.hint, reason=exc.reason)
+        if leaving:
             self.connect.leave()
             ename = exc.ename
             exc = SilikError(exc.message + "\nBack in silik command mode.", exc.hint)
             exc.ename = ename  # still KernelDied, as with `run`
         return self.error(exc)
 
-    async def pass_through_failure(
-        self, cell: PassThroughCell, failure: BaseException
-    ) -> dict[str, Any]:
+    async def pass_through_failure(self, failure: BaseException) -> dict[str, Any]:
         """The reply silik gives for a pass-through cell whose kernel will not."""
         if isinstance(failure, asyncio.CancelledError):
             return self.interrupted()
         assert isinstance(failure, SilikError)
-        rec = self.connect.manager.records.get(cell.sub.kernel_id)
-        if isinstance(failure, KernelDiedError) and rec is not None:
-            failure = KernelDiedError(self.connect.manager.died_message(rec, failure.message))
         return await self.connected_failure(failure)

@@ -231,7 +231,7 @@ class SilikKernel(ShellQueueKernel):
             return
         if isinstance(failure, asyncio.CancelledError) and self.shutting_down:
             raise failure
-        reply = await self.cells.pass_through_failure(cell, failure)
+        reply = await self.cells.pass_through_failure(failure)
         self.cells.end(cell.idents, cell.request, {}).send(reply)  # the kernel will not
 
     def _take_count(self, reply: dict[str, Any]) -> None:

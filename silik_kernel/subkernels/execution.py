@@ -147,7 +147,7 @@ class Execution:
             if self._ended:
                 raise StopAsyncIteration
             if self._died is not None:
-                raise KernelDiedError(self.describe_death(self._died))
+                raise KernelDiedError(self.describe_death(self._died), reason=self._died)
             if self._reply is not None and self._idle:
                 # Anything later (threads, timers) goes to ``late`` from now on.
                 self.close()

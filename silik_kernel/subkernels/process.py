@@ -93,6 +93,16 @@ class KernelProcess:
         self.km.add_restart_callback(restarted, "restart")
         self.km.add_restart_callback(failed, "dead")
 
+    def restarts_after_death(self) -> bool:
+        """Whether jupyter_client's restarter brings the kernel back from a death
+        now: it restarts a kernel ``restart_limit`` times in a row (deaths within
+        ``stable_start_time`` of the last one), then gives up and stops."""
+        restarter = getattr(self.km, "_restarter", None)
+        if not self.km.autorestart or getattr(restarter, "_pcallback", None) is None:
+            return False  # never started, given up, or stopped with the kernel
+        assert restarter is not None
+        return not (restarter._restarting and restarter._restart_count >= restarter.restart_limit)
+
     async def wait_alive(self, timeout: float = 20.0) -> None:
         """Give an automatic restart up to ``timeout`` s to have the process running again."""
         for _ in range(round(timeout / 0.2)):

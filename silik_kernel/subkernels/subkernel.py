@@ -119,6 +119,14 @@ class SubKernel:
         """Coming back from an automatic restart (requests wait: :meth:`wait_restarted`)."""
         return self.health.comeback is not None
 
+    @property
+    def comes_back(self) -> bool:
+        """A death is being made good by an automatic restart, under way or about
+        to start: the kernel comes back, without its state."""
+        if self.restarting and self.restarted_unseen:
+            return True
+        return self.process is not None and self.process.restarts_after_death()
+
     async def wait_restarted(self, timeout: float = 30.0) -> None:
         """Let an automatic restart in progress finish before sending a request."""
         await self.health.wait_back(timeout)
@@ -242,9 +250,7 @@ class SubKernel:
             return
         self.restarted_unseen = True
         if self.dead_reason is None:
-            self.dead_reason = (
-                "the kernel died and is being restarted automatically (its state is lost)"
-            )
+            self.dead_reason = "the kernel process exited"
         # Also when it died again while coming back: nothing sent meanwhile will be answered.
         self.router.fail_pending(self.dead_reason)
         self.execution_state = "restarting"
@@ -273,7 +279,8 @@ class SubKernel:
     def _on_restart_failed(self) -> None:
         self.health.cancel_comeback()
         self.health.recovering = False
-        self.health.mark_dead("the kernel died and could not be restarted automatically")
+        # The watcher usually saw this death first and said why (its exit code).
+        self.health.mark_dead(self.dead_reason or "the kernel process exited")
 
     async def _reconnect(self) -> None:
         # Requests sent to the old ports are never answered.

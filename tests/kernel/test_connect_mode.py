@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import kill_during_cell, start_external_kernel
+from conftest import kill_during_cell, start_external_kernel, use_up_auto_restarts
 
 
 def pid_of(k, path: str) -> int:
@@ -98,6 +98,8 @@ def test_owned_kernel_killed_mid_cell_stays_connected(sh):
     assert res.content["ename"] == "KernelDied"
     assert "~/victim.py" in res.content["evalue"]
     assert "command mode" not in res.content["evalue"], "jupyter_client restarts it"
+    assert "being restarted automatically" in res.content["evalue"]
+    assert "restart ~/victim.py" not in res.content["evalue"], "nothing to type: it comes back"
     assert len(res.of_type("error")) == 1
 
     # The next cell waits for the automatic restart and runs on the new kernel.
@@ -114,6 +116,25 @@ def test_owned_kernel_killed_mid_cell_stays_connected(sh):
     assert int(re.search(r"^pid:\s+(\d+)", info, re.M).group(1)) != pid
     k.ok("/cmd")
     k.ok("stop victim.py")
+
+
+def test_kernel_dead_for_good_returns_to_command_mode_where_restart_is_typable(sh):
+    k = sh
+    k.ok("new python3 -l fragile")
+    connection_file = re.search(r"^connection file:\s+(\S+)", k.ok("info fragile.py").text, re.M)
+    k.ok("> fragile.py")
+    use_up_auto_restarts(k, connection_file.group(1))
+    k.ok("x = 1")  # waits until its last automatic restart is back
+    pid = int(re.search(r"^pid:\s+(\d+)", k.ok("/cmd info").text, re.M).group(1))
+    res, _ = kill_during_cell(k, "import time; time.sleep(30)", pid, after=0.5, timeout=15)
+    said = res.content["evalue"]
+    assert said.startswith("kernel ~/fragile.py died: the kernel process exited")
+    assert "not restarted automatically" in said
+    assert said.endswith("`rm ~/fragile.py`.\nBack in silik command mode.")
+    assert "Type `restart ~/fragile.py` for a fresh kernel" in said
+    assert k.ok("pwd").stdout == "~\n"
+    k.ok("restart ~/fragile.py")
+    k.ok("stop fragile.py")
 
 
 def test_attached_kernel_killed_returns_to_command_mode(sh, tmp_path):

@@ -9,7 +9,7 @@ import time
 
 import psutil
 import pytest
-from conftest import kill_during_cell, start_external_kernel
+from conftest import kill_during_cell, start_external_kernel, use_up_auto_restarts
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
 
@@ -109,8 +109,10 @@ def test_kernel_killed_mid_cell_then_restarted(shared_silik):
     assert res.status == "error"
     assert took < 2, f"the cell waited {took:.1f} s for a dead kernel"
     assert res.content["ename"] == "KernelDied"
-    assert "~/victim.py" in res.content["evalue"]
-    assert "restart ~/victim.py" in res.content["evalue"]
+    said = res.content["evalue"]
+    assert said.startswith("kernel ~/victim.py died: the kernel process exited")
+    assert "being restarted automatically" in said and "variables and imports" in said
+    assert "restart ~/victim.py" not in said, "there is nothing to type: it comes back"
     assert len(res.of_type("error")) == 1
     # jupyter_client's restarter brings it back; the next run says the state is gone.
     wait_for_status(k, "victim.py", {"idle"})
@@ -120,6 +122,33 @@ def test_kernel_killed_mid_cell_then_restarted(shared_silik):
     assert "restarted automatically" in res.stderr and "victim.py" in res.stderr
     assert k.ok("run 'print(1)' victim.py").stderr == "", "the warning is given once"
     k.ok("stop victim.py")
+
+
+def test_dead_for_good_once_automatic_restarts_are_used_up(shared_silik):
+    k = shared_silik
+    k.ok("new python3 -l fragile")
+    _, connection_file = kernel_facts(k, "fragile.py")
+    use_up_auto_restarts(k, connection_file)
+    k.ok("run 'x = 1' fragile.py")  # waits until its last automatic restart is back
+    pid, _ = kernel_facts(k, "fragile.py")
+    res, _ = kill_during_cell(
+        k, "run 'import time; time.sleep(30)' fragile.py", pid, after=0.5, timeout=10
+    )
+    assert res.content["ename"] == "KernelDied"
+    said = res.content["evalue"]
+    assert said.startswith("kernel ~/fragile.py died: the kernel process exited")
+    assert "not restarted automatically" in said and "being restarted" not in said
+    assert "Type `restart ~/fragile.py` for a fresh kernel, or `rm ~/fragile.py`" in said
+    wait_for_status(k, "fragile.py", {"dead"}, timeout=10)
+    res = k.fails("run 'print(1)' fragile.py")
+    assert "restart ~/fragile.py" in res.content["evalue"]
+    assert re.search(
+        r"^status:\s+dead \(the kernel process exited", k.ok("info fragile.py").text, re.M
+    )
+    k.ok("restart fragile.py")
+    assert status_of(k, "fragile.py") == "idle"
+    assert k.ok("run 'print(2)' fragile.py").stdout == "2\n"
+    k.ok("stop fragile.py")
 
 
 def test_kernel_killed_while_idle(shared_silik):

@@ -87,3 +87,27 @@ async def test_a_run_the_interrupt_cannot_end_is_given_up(svc, monkeypatch):
 async def test_an_unknown_path_is_an_error(svc):
     with pytest.raises(SilikError, match="no such kernel or folder"):
         [e async for e in svc.run_code("nope.py", "1")]
+
+
+async def run_in(svc: ManagerService, path: str, code: str) -> None:
+    events = [e async for e in svc.run_code(path, code, 30.0)]
+    assert events[-1]["data"]["status"] == "ok", events
+
+
+async def test_kernel_history_is_the_kernels_own_session(tmp_path, monkeypatch):
+    # IPython's history database is shared by every kernel using the same IPYTHONDIR.
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    manager = SilikManager()
+    try:
+        await manager.start("python3", ["older"])
+        await run_in(ManagerService(manager), "older.py", "older_marker = 1")
+        await manager.stop(["older.py"])
+        await manager.start("python3", ["k"])
+        svc = ManagerService(manager)
+        assert await svc.op_kernel_history("k.py") == []
+        await run_in(svc, "k.py", "own_marker = 2")
+        await run_in(svc, "k.py", "own_marker + 1")
+        assert await svc.op_kernel_history("k.py", n=1) == ["own_marker + 1"]
+        assert await svc.op_kernel_history("k.py") == ["own_marker = 2", "own_marker + 1"]
+    finally:
+        await manager.shutdown_all()

@@ -283,11 +283,11 @@ async def _connect_info(ctx: Context, values: dict[str, Any]) -> Output:
 
 @command(
     "history",
-    "Show the last inputs (and outputs with -o) a kernel ran.",
+    "Show the last inputs (and outputs with -o) a kernel ran since it started (not other kernels').",
     args=[Arg("path", "the kernel (default: the connected one)", kind="kernel", nargs="?")],
     options=[
         Opt(("-o", "--output"), "output", "include outputs"),
-        Opt(("-n",), "n", "how many entries (default 10)", "N", kind="int", default=10),
+        Opt(("-n",), "n", "how many entries, 1 or more (default 10)", "N", kind="int", default=10),
     ],
 )
 async def _history(ctx: Context, values: dict[str, Any]) -> Output:
@@ -296,12 +296,12 @@ async def _history(ctx: Context, values: dict[str, Any]) -> Output:
     )
     lines = []
     for item in items:
-        session, line_no, entry = item[0], item[1], item[2]
+        line_no, entry = item[1], item[2]  # item[0] is the session, always the kernel's own
         if isinstance(entry, list | tuple):
             source, out = entry[0], entry[1]
-            lines.append(f"[{session}:{line_no}] {source}")
+            lines.append(f"[{line_no}] {source}")
             if out is not None:
                 lines.append(f"  -> {out}")
         else:
-            lines.append(f"[{session}:{line_no}] {entry}")
+            lines.append(f"[{line_no}] {entry}")
     return Output("\n".join(lines) if lines else "(no history)")

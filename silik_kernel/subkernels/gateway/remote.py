@@ -239,9 +239,7 @@ class RemoteSubKernel(SubKernel):
         if msg_type == "status" and not (msg.get("parent_header") or {}).get("msg_id"):
             state = msg["content"].get("execution_state")
             if state in ("restarting", "autorestarting"):
-                self._lost_state(
-                    "the kernel died and the gateway is restarting it (its state is lost)"
-                )
+                self._lost_state("the kernel died on the gateway")
             elif state == "dead":
                 self._mark_dead("the kernel died on the gateway and could not be restarted")
         elif msg_type == "shutdown_reply":
@@ -249,9 +247,7 @@ class RemoteSubKernel(SubKernel):
             if self.router.waits_for(parent):
                 return
             if msg["content"].get("restart"):
-                self._lost_state(
-                    "another client restarted the kernel on the gateway (its state is lost)"
-                )
+                self._lost_state("another client restarted the kernel on the gateway")
             else:
                 self._gone = True
                 self._mark_dead(
