@@ -77,14 +77,10 @@ def plan_words(
         return PlannedLine(line, error=exc)
 
 
-def plan_lines(registry: CommandRegistry, lines: Sequence[Line]) -> list[PlannedLine]:
-    return [plan_words(registry, line.words, line) for line in lines]
-
-
 def plan_cell(registry: CommandRegistry, code: str) -> list[PlannedLine]:
     """A cell's plan; raises UnterminatedQuote (a SilikError) for a cell that
     cannot be split into lines."""
-    return plan_lines(registry, split_lines(code))
+    return [plan_words(registry, line.words, line) for line in split_lines(code)]
 
 
 async def run_planned(ctx: Context, planned: PlannedLine) -> Output | None:

@@ -4,7 +4,6 @@ killing what silik owns."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,14 +20,13 @@ INTERRUPT_GRACE = 2.0
 async def await_auto_restart(rec: KernelRecord) -> None:
     """Give jupyter_client's restarter the time to take a death it has not seen yet.
 
-    Our watcher usually notices a death before the restarter (it polls every
-    ``time_to_dead`` s); a kernel that is coming back must not end connect mode.
+    Our watcher usually notices a death before the restarter (it polls); a kernel
+    that is coming back must not end connect mode.
     """
-    km = rec.sub.km if rec.sub is not None else None
-    restarter = getattr(km, "_restarter", None)
-    if km is None or not km.autorestart or getattr(restarter, "_pcallback", None) is None:
+    process = rec.sub.process if rec.sub is not None else None
+    if process is None or not process.restarts_after_death():
         return  # attached, remote, or the restarter gave up: it will not come back
-    for _ in range(int((restarter.time_to_dead + 0.3) / 0.05)):
+    for _ in range(int((process.death_noticed_within() + 0.3) / 0.05)):
         if rec.status != "dead":
             return
         await asyncio.sleep(0.05)
@@ -38,16 +36,8 @@ def kill_children_now(manager: SilikManager) -> None:
     """Last resort (at exit, after a shutdown that did not finish): no owned
     sub-kernel outlives silik, and no connection file stays behind."""
     for rec in list(manager.records.values()):
-        sub = rec.sub
-        if sub is None or sub.km is None:
-            continue
-        proc = getattr(sub.km.provisioner, "process", None) if sub.km.provisioner else None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(Exception):
-                proc.kill()
-                proc.wait(timeout=2)
-        with contextlib.suppress(Exception):
-            sub.km.cleanup_connection_file()
+        if rec.sub is not None and rec.sub.process is not None:
+            rec.sub.process.kill_now()
 
 
 async def interrupt_all(manager: SilikManager, paths: Iterable[str]) -> bool:

@@ -8,6 +8,7 @@ find and a log file that explains a failed start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -102,6 +103,22 @@ class KernelProcess:
             return False  # never started, given up, or stopped with the kernel
         assert restarter is not None
         return not (restarter._restarting and restarter._restart_count >= restarter.restart_limit)
+
+    def death_noticed_within(self) -> float:
+        """Seconds jupyter_client's restarter may take to notice a death (its poll)."""
+        restarter = getattr(self.km, "_restarter", None)
+        return float(getattr(restarter, "time_to_dead", 3.0))
+
+    def kill_now(self) -> None:
+        """Kill the process at once and remove its connection file: the last resort
+        when no event loop is left to stop it properly (at exit)."""
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(Exception):
+                proc.kill()
+                proc.wait(timeout=2)
+        with contextlib.suppress(Exception):
+            self.km.cleanup_connection_file()
 
     async def wait_alive(self, timeout: float = 20.0) -> None:
         """Give an automatic restart up to ``timeout`` s to have the process running again."""

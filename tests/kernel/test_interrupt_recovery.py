@@ -97,18 +97,24 @@ def assert_not_responding(res, hint: str) -> None:
     assert hint in res.error, res.error
 
 
+def stopped_mid_cell(silik, pid: int, code: str):
+    """Run ``code``, SIGSTOP the kernel mid-cell, interrupt: the cell must end soon."""
+    msg_id = silik.kc.execute(code)
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    silik.km.interrupt_kernel()
+    res = silik.collect(msg_id, timeout=15)
+    took = time.monotonic() - t0
+    assert took < HUNG_CELL_ENDS_WITHIN, f"ended {took:.1f} s after the interrupt"
+    return res
+
+
 def test_interrupt_ends_a_cell_on_a_stopped_kernel_then_stop_works(silik):
     silik.ok("new python3 -l k1")
     pid = pid_of(silik, "k1.py")
     with never_left_stopped(pid):
-        msg_id = silik.kc.execute('run "import time; time.sleep(30)" k1.py')
-        time.sleep(0.5)
-        os.kill(pid, signal.SIGSTOP)
-        t0 = time.monotonic()
-        silik.km.interrupt_kernel()
-        res = silik.collect(msg_id, timeout=15)
-        took = time.monotonic() - t0
-        assert took < HUNG_CELL_ENDS_WITHIN, f"ended {took:.1f} s after the interrupt"
+        res = stopped_mid_cell(silik, pid, 'run "import time; time.sleep(30)" k1.py')
         assert_not_responding(res, "restart ~/k1.py")
         assert "stop ~/k1.py" in res.error
         # A run on the stopped kernel: the same way out.
@@ -141,14 +147,7 @@ def test_connect_mode_cell_on_a_stopped_kernel(silik):
     pid = pid_of(silik, "k1.py")
     silik.ok("> k1.py")
     with never_left_stopped(pid):
-        msg_id = silik.kc.execute("import time; time.sleep(30)")
-        time.sleep(0.5)
-        os.kill(pid, signal.SIGSTOP)
-        t0 = time.monotonic()
-        silik.km.interrupt_kernel()
-        res = silik.collect(msg_id, timeout=15)
-        took = time.monotonic() - t0
-        assert took < HUNG_CELL_ENDS_WITHIN, f"ended {took:.1f} s after the interrupt"
+        res = stopped_mid_cell(silik, pid, "import time; time.sleep(30)")
         # The hint is typable here, in connect mode.
         assert_not_responding(res, "/cmd restart ~/k1.py")
         assert "/cmd stop ~/k1.py" in res.error
