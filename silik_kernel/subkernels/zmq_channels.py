@@ -80,12 +80,15 @@ class ZmqChannels:
         #: the signature of [header, parent, metadata, content] with the kernel's key
         self.sign = self._signer.sign
         # The kernel sends input_request to the stdin socket whose ZMQ identity is the
-        # requesting shell socket's: both must carry the session's identity.
+        # requesting shell socket's: both must carry the session's identity. stdin
+        # connects first: the kernel's ROUTER drops a request to a peer it has not
+        # seen connect yet, and the first cell may ask for input at once.
         identity = client.session.bsession
+        stdin = client.connect_stdin(identity=identity)
         self._owned_sockets: dict[str, zmq.asyncio.Socket] = {
             "shell": client.connect_shell(identity=identity),
             "iopub": client.connect_iopub(),
-            "stdin": client.connect_stdin(identity=identity),
+            "stdin": stdin,
             "control": client.connect_control(identity=identity),
         }
         # Used through plain (blocking-API) views, read by _drain when their descriptor

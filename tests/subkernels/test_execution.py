@@ -20,6 +20,10 @@ TIMEOUT = 30
 async def python():
     sub = await SubKernel.start("python3", timeout=60)
     try:
+        # One cell first, as any use of a kernel starts: a kernel just started may
+        # not have seen the stdin socket connect yet (on a loaded machine), and drops
+        # an input request to it.
+        await asyncio.wait_for(sub.begin_execute("pass").drain(lambda msg: None), TIMEOUT)
         yield sub
     finally:
         await sub.shutdown(now=True)
