@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from jupyter_core.paths import jupyter_config_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from silik_agents.policy import SilikSettings
+from silik_kernel.agent_policy import CONFIG_ENV, config_path
 
-CONFIG_ENV = "SILIK_AGENT_CONFIG"
 MODEL_ENV = "SILIK_AGENT_MODEL"
 BASE_URL_ENV = "SILIK_AGENT_BASE_URL"
 LOGFIRE_ENV = "SILIK_LOGFIRE"
@@ -73,13 +72,6 @@ class LoadedSettings:
     file_found: bool = False
     sources: dict[str, str] = field(default_factory=dict)  # setting -> "config file" | env var
     error: str | None = None  # the config file could not be used; turns report this
-
-
-def config_path(kernel_name: str, environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if env.get(CONFIG_ENV):
-        return Path(env[CONFIG_ENV]).expanduser()
-    return Path(jupyter_config_dir()) / "silik_agents" / f"{kernel_name}.toml"
 
 
 def load_settings(kernel_name: str, environ: Mapping[str, str] | None = None) -> LoadedSettings:

@@ -169,7 +169,9 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         """The parent silik's tree through its bridge, or a tree of the agent's own."""
         if self._silik_backend is None:
             bridge = BridgeClient.from_env()
-            self._silik_backend = bridge or LocalBackend(caller=self.name_for_config())
+            self._silik_backend = bridge or LocalBackend(
+                caller=self.name_for_config(), policy=self.loaded.settings.silik
+            )
         return self._silik_backend
 
     def make_deps(self) -> Any:

@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from pydantic_ai import FunctionToolset, Tool, ToolFailed
 
-from silik_agents.policy import ToolPolicy
+from silik_agents.policy import SilikSettings, ToolPolicy
 from silik_agents.run_output import RunOutput
+from silik_kernel.agent_policy import Caller
 from silik_kernel.errors import SilikError
 from silik_kernel.service import ServiceError
 
@@ -43,28 +44,34 @@ class SilikBackend(Protocol):
 class LocalBackend:
     """An in-process SilikManager for an agent kernel with no parent silik.
 
-    The agent owns these kernels: :meth:`close` shuts them all down.
+    The agent owns these kernels: :meth:`close` shuts them all down. Its service
+    holds the agent to ``policy``; a backend made without one holds it to the
+    policy of the first toolset it is given to.
     """
 
-    def __init__(self, caller: str = "agent") -> None:
+    def __init__(self, caller: str = "agent", policy: ToolPolicy | None = None) -> None:
         from silik_kernel.commands.builtin import BUILTIN_COMMANDS
-        from silik_kernel.commands.runner import run_command_text
         from silik_kernel.manager import SilikManager
         from silik_kernel.service import ManagerService
 
         self.caller = caller
+        self.policy = policy
         self.manager = SilikManager()
-        self.service = ManagerService(
-            self.manager, lambda line: run_command_text(self.manager, BUILTIN_COMMANDS, line)
-        )
+        self.service = ManagerService(self.manager, BUILTIN_COMMANDS)
+
+    def _as(self) -> Caller:
+        policy = self.policy or ToolPolicy()
+        if not isinstance(policy, SilikSettings):
+            policy = SilikSettings.model_validate(policy.model_dump())
+        return Caller(self.caller, policy)
 
     async def call(self, op: str, args: dict[str, Any], *, timeout: float = 60.0) -> Any:
-        return await self.service.call(op, args, caller=self.caller)
+        return await self.service.call(op, args, caller=self._as())
 
     async def stream(
         self, op: str, args: dict[str, Any], *, timeout: float | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        async for event in self.service.stream(op, args, caller=self.caller):
+        async for event in self.service.stream(op, args, caller=self._as()):
             yield event
 
     async def close(self) -> None:
@@ -75,8 +82,9 @@ class SilikTools:
     """The silik tools, with what they share: the backend, the policy and kept outputs.
 
     Each public async method is a tool: its name, signature and docstring are what
-    the model sees. The policy is checked inside the tools, so a tool called
-    directly (``toolset.tools["run_code"].function``) obeys it too.
+    the model sees. The policy's limits on kernels and commands are enforced by
+    the service behind the backend (the parent silik, or a LocalBackend's own),
+    so no way of calling a tool, and no code the agent runs, gets around them.
     """
 
     #: The tools, in the order the model sees them.
@@ -88,6 +96,8 @@ class SilikTools:
     def __init__(self, backend: SilikBackend, policy: ToolPolicy | None = None) -> None:
         self.backend = backend
         self.policy = policy or ToolPolicy()
+        if isinstance(backend, LocalBackend) and backend.policy is None:
+            backend.policy = self.policy
         self.runs: OrderedDict[str, str] = OrderedDict()
 
     def functions(self) -> list[Callable[..., Any]]:
@@ -96,11 +106,7 @@ class SilikTools:
     # -- the tools -------------------------------------------------------------
     async def list_kernelspecs(self) -> list[dict[str, str]]:
         """List the kernel types (kernelspecs) that can be started, with their language."""
-        specs = await self._call("list_kernelspecs")
-        allowed = self.policy.allowed_kernelspecs
-        if allowed is not None:
-            specs = [s for s in specs if s["name"] in allowed]
-        return specs
+        return await self._call("list_kernelspecs")
 
     async def list_tree(self, path: str = "~") -> list[dict[str, Any]]:
         """List the folders and kernels under a folder of the silik tree.
@@ -122,7 +128,6 @@ class SilikTools:
             label: a short name; the path adds the language's extension (calc -> calc.py).
             folder: the folder to put it in; created if missing.
         """
-        await self._check_may_start(kernelspec)
         result = await self._call("start_kernel", kernelspec=kernelspec, label=label, folder=folder)
         return result["path"]
 
@@ -140,7 +145,6 @@ class SilikTools:
         cut: then truncated is true and get_output(run_id, offset) returns the rest.
         Images (plots) are attached so you can look at them.
         """
-        await self._check_may_use(path)
         run = RunOutput()
         sink = output_sink.get()
         reply: dict[str, Any] = {}
@@ -176,22 +180,18 @@ class SilikTools:
 
     async def interrupt_kernel(self, path: str) -> str:
         """Interrupt what a kernel is running (like Ctrl-C). Its state is kept."""
-        await self._check_may_use(path)
         return await self._call("interrupt_kernel", path=path)
 
     async def restart_kernel(self, path: str) -> str:
         """Restart a kernel: a fresh process, all variables and imports lost."""
-        await self._check_may_use(path)
         return await self._call("restart_kernel", path=path)
 
     async def stop_kernel(self, path: str) -> str:
         """Stop a kernel and remove it from the tree. Stop the kernels you no longer need."""
-        await self._check_may_use(path)
         return await self._call("stop_kernel", path=path)
 
     async def kernel_history(self, path: str, n: int = 10) -> list[str]:
         """The last n inputs a kernel ran since it started (its own, not other kernels'), oldest first."""
-        await self._check_may_use(path)
         return await self._call("kernel_history", path=path, n=n)
 
     async def silik(self, command: str) -> str:
@@ -200,36 +200,7 @@ class SilikTools:
         For what the other tools do not cover, e.g. "mkdir -p ~/work", "mv a.py work/",
         "info ~/calc.py", "help". Connect mode and exit are not available.
         """
-        head = command.strip().split(None, 1)[0] if command.strip() else ""
-        allowed = self.policy.silik_commands
-        if head not in allowed:
-            raise ToolFailed(
-                f"the silik command {head!r} is not allowed for you; allowed: {', '.join(allowed)}"
-            )
         return await self._call("silik", command=command)
-
-    # -- the policy --------------------------------------------------------------
-    async def _check_may_use(self, path: str) -> None:
-        if self.policy.use_other_kernels:
-            return
-        owner = await self._call("kernel_owner", path=path)
-        if owner["started_by"] != owner["you"]:
-            raise ToolFailed(
-                f"{path} was started by {owner['started_by']}, not by you; your policy only "
-                "lets you use kernels you started (start_kernel gives you one)"
-            )
-
-    async def _check_may_start(self, kernelspec: str) -> None:
-        allowed = self.policy.allowed_kernelspecs
-        if allowed is not None and kernelspec not in allowed:
-            raise ToolFailed(f"you may not start {kernelspec!r}; allowed: {', '.join(allowed)}")
-        tree = await self._call("list_tree")
-        mine = [t for t in tree if t.get("type") == "kernel" and t.get("started_by_you")]
-        if len(mine) >= self.policy.max_kernels:
-            raise ToolFailed(
-                f"you already run {len(mine)} kernels, your limit; stop one first "
-                f"({', '.join(t['path'] for t in mine)})"
-            )
 
     # -- helpers -----------------------------------------------------------------
     async def _call(self, op: str, **args: Any) -> Any:

@@ -1,14 +1,19 @@
-"""The bridge: a parent silik serves its SilikManager to the kernels it starts.
+"""The bridge: a parent silik serves its SilikManager to the agent kernels it starts.
 
 Agent kernels started from a silik act on the parent's tree through it. Both
 ends live here so they share one message schema.
 
-Transport: a ZMQ ROUTER bound on 127.0.0.1 only. The address and a random key
-are written to a JSON file (mode 0600) whose path every child receives in the
-``SILIK_BRIDGE_FILE`` environment variable, with its own kernel id in
-``SILIK_KERNEL_ID``. Every frame is signed with HMAC-SHA256 over its payload,
-like Jupyter's own sessions. Requests carry a unique id and a timestamp: unsigned,
-forged, stale or replayed requests are rejected and logged.
+Who may call: only an agent kernel the user started has credentials, each its
+own: a random key bound to its kernel id, in a file (0600) that only that kernel
+is told about (``SILIK_BRIDGE_FILE``). Every request names the kernel id and is
+signed with that kernel's key (HMAC-SHA256); it carries a unique id and a
+timestamp, so unsigned, forged, stale, replayed, oddly stamped or
+other-kernel's-key requests are refused and logged. The caller is the kernel the
+key belongs to, whatever process sends it, and the service holds that caller to
+the policy silik read from the agent's config when it started it.
+
+Transport: a ZMQ socket file in a directory only the user can enter (0700), so
+no other user's process can reach it and no port is open.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import os
 import secrets
+import shutil
+import tempfile
 import time
 import uuid
 from collections import OrderedDict
@@ -29,36 +37,33 @@ import zmq
 import zmq.asyncio
 from pydantic import BaseModel, Field
 
+from silik_kernel.agent_policy import BRIDGE_FILE_ENV, Caller, SilikSettings
 from silik_kernel.errors import SilikError
 from silik_kernel.service import ManagerService, ServiceError
 
 log = logging.getLogger("silik.bridge")
 
-BRIDGE_FILE_ENV = "SILIK_BRIDGE_FILE"
-KERNEL_ID_ENV = "SILIK_KERNEL_ID"
 MAX_SKEW = 120.0  # seconds a request may be old (or ahead) before it is refused
 REPLAY_MEMORY = 10000
+_IPC_PATH_MAX = 100  # a socket file's path must fit in sockaddr_un (107 bytes on Linux)
+
+__all__ = ["BRIDGE_FILE_ENV", "BridgeClient", "BridgeInfo", "BridgeRequest", "BridgeServer"]
 
 
 class BridgeInfo(BaseModel):
-    """What a child needs to reach the bridge: the content of the bridge file."""
+    """One agent kernel's credentials: the content of its bridge file."""
 
-    transport: Literal["tcp"] = "tcp"
-    ip: str = "127.0.0.1"
-    port: int
+    url: str
+    kernel_id: str
     key: str
     signature_scheme: Literal["hmac-sha256"] = "hmac-sha256"
     pid: int = Field(default_factory=os.getpid)
 
-    @property
-    def url(self) -> str:
-        return f"{self.transport}://{self.ip}:{self.port}"
-
 
 class BridgeRequest(BaseModel):
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
-    ts: float = Field(default_factory=time.time)
-    caller: str = ""  # the calling kernel's SILIK_KERNEL_ID
+    # A real, finite number: NaN would pass any "is it too old" comparison.
+    ts: float = Field(default_factory=time.time, strict=True, allow_inf_nan=False)
     op: str
     args: dict[str, Any] = Field(default_factory=dict)
 
@@ -80,34 +85,54 @@ def _verify(key: bytes, signature: bytes, payload: bytes) -> bool:
 
 
 class BridgeServer:
-    """Serves a ManagerService on loopback, concurrently with the kernel's cells."""
+    """Serves a ManagerService to agent kernels, concurrently with the kernel's cells."""
 
     def __init__(self, service: ManagerService, runtime_dir: str) -> None:
         self.service = service
-        self.key = secrets.token_hex(32).encode()
         self.runtime_dir = runtime_dir
-        self.file = ""
+        self.dir = ""
+        self.url = ""
         self.rejected = 0
+        self._callers: dict[str, tuple[bytes, Caller]] = {}  # kernel id -> its key, itself
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._socket: zmq.asyncio.Socket | None = None
         self._task: asyncio.Task | None = None
         self._handlers: set[asyncio.Task] = set()
 
-    def start(self) -> str:
-        """Bind, write the bridge file, start serving; returns the file's path."""
-        ctx = zmq.asyncio.Context.instance()
-        sock = ctx.socket(zmq.ROUTER)
+    def start(self) -> None:
+        """Bind the socket file in a private directory and start serving."""
+        os.makedirs(self.runtime_dir, mode=0o700, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix="silik-bridge-", dir=self.runtime_dir)
+        if len(os.path.join(self.dir, "bridge")) > _IPC_PATH_MAX:
+            os.rmdir(self.dir)  # a deep runtime dir: the system's temporary directory instead
+            self.dir = tempfile.mkdtemp(prefix="silik-bridge-")
+        sock = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
         sock.linger = 0
-        port = sock.bind_to_random_port("tcp://127.0.0.1")
+        self.url = f"ipc://{os.path.join(self.dir, 'bridge')}"
+        sock.bind(self.url)
         self._socket = sock
-        info = BridgeInfo(port=port, key=self.key.decode())
-        os.makedirs(self.runtime_dir, exist_ok=True)
-        self.file = os.path.join(self.runtime_dir, f"silik-bridge-{os.getpid()}-{port}.json")
-        fd = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(info.model_dump_json())
         self._task = asyncio.ensure_future(self._serve())
-        return self.file
+
+    def issue(self, kernel_id: str, policy: SilikSettings) -> str:
+        """New credentials for the agent kernel ``kernel_id``, held to ``policy``;
+        the path of the file (0600) that holds them."""
+        key = secrets.token_hex(32)
+        self._callers[kernel_id] = (key.encode(), Caller(kernel_id, policy))
+        path = self._credentials_file(kernel_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(BridgeInfo(url=self.url, kernel_id=kernel_id, key=key).model_dump_json())
+        return path
+
+    def _revoke(self, kernel_id: str) -> None:
+        self._callers.pop(kernel_id, None)
+        try:
+            os.remove(self._credentials_file(kernel_id))
+        except OSError:
+            pass
+
+    def _credentials_file(self, kernel_id: str) -> str:
+        return os.path.join(self.dir, f"agent-{kernel_id}.json")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -122,87 +147,100 @@ class BridgeServer:
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
-        if self.file:
-            try:
-                os.remove(self.file)
-            except OSError:
-                pass
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _accept(self, frames: list[bytes]) -> BridgeRequest | None:
-        if len(frames) != 3:
-            log.warning("bridge: rejected a malformed message (%d frames)", len(frames))
+    def _accept(self, frames: list[bytes]) -> tuple[Caller, BridgeRequest] | None:
+        if len(frames) != 4:
+            log.warning("bridge: refused a malformed message (%d frames)", len(frames))
             return None
-        _ident, signature, payload = frames
-        if not _verify(self.key, signature, payload):
-            log.warning("bridge: rejected a message with a bad signature")
+        _ident, kernel_id, signature, payload = frames
+        known = self._callers.get(kernel_id.decode(errors="replace"))
+        if known is None:
+            log.warning("bridge: refused a message from an unknown kernel %r", kernel_id[:64])
+            return None
+        key, caller = known
+        if not _verify(key, signature, payload):
+            log.warning("bridge: refused a message with a bad signature (kernel %s)", caller.id)
+            return None
+        if caller.id not in self.service.manager.records:
+            log.warning("bridge: refused kernel %s, which is no longer in the tree", caller.id)
+            self._revoke(caller.id)
             return None
         try:
             req = BridgeRequest.model_validate_json(payload)
         except ValueError:
-            log.warning("bridge: rejected an invalid request")
+            log.warning("bridge: refused an invalid request (kernel %s)", caller.id)
             return None
         now = time.time()
-        if abs(now - req.ts) > MAX_SKEW:
-            log.warning("bridge: rejected a stale request %s", req.id)
+        if not math.isfinite(req.ts) or abs(now - req.ts) > MAX_SKEW:
+            log.warning("bridge: refused a stale request %s (kernel %s)", req.id, caller.id)
             return None
         if req.id in self._seen:
-            log.warning("bridge: rejected a replayed request %s", req.id)
+            log.warning("bridge: refused a replayed request %s (kernel %s)", req.id, caller.id)
             return None
         self._seen[req.id] = now
         while len(self._seen) > REPLAY_MEMORY or (
             self._seen and now - next(iter(self._seen.values())) > 2 * MAX_SKEW
         ):
             self._seen.popitem(last=False)
-        return req
+        return caller, req
 
     async def _serve(self) -> None:
         assert self._socket is not None
         while True:
             frames = await self._socket.recv_multipart()
-            req = self._accept(frames)
-            if req is None:
+            accepted = self._accept(frames)
+            if accepted is None:
                 self.rejected += 1
                 continue
-            task = asyncio.ensure_future(self._handle(frames[0], req))
+            task = asyncio.ensure_future(self._handle(frames[0], *accepted))
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
 
-    async def _send(self, ident: bytes, frame: BridgeFrame) -> None:
-        if self._socket is None:
+    async def _send(self, ident: bytes, caller: Caller, frame: BridgeFrame) -> None:
+        """Send one answer frame, signed with the key of the kernel that asked."""
+        known = self._callers.get(caller.id)
+        if self._socket is None or known is None:
             return
         payload = frame.model_dump_json().encode()
-        await self._socket.send_multipart([ident, _sign(self.key, payload), payload])
+        await self._socket.send_multipart([ident, _sign(known[0], payload), payload])
 
-    async def _handle(self, ident: bytes, req: BridgeRequest) -> None:
+    async def _handle(self, ident: bytes, caller: Caller, req: BridgeRequest) -> None:
         try:
             if self.service.is_stream(req.op):
                 result = None
-                async for event in self.service.stream(req.op, req.args, caller=req.caller):
+                async for event in self.service.stream(req.op, req.args, caller=caller):
                     if event.get("kind") == "result":
                         result = event.get("data")
                         continue
-                    await self._send(ident, BridgeFrame(id=req.id, kind="event", data=event))
-                await self._send(ident, BridgeFrame(id=req.id, kind="result", data=result))
+                    await self._send(
+                        ident, caller, BridgeFrame(id=req.id, kind="event", data=event)
+                    )
+                await self._send(ident, caller, BridgeFrame(id=req.id, kind="result", data=result))
             else:
-                result = await self.service.call(req.op, req.args, caller=req.caller)
-                await self._send(ident, BridgeFrame(id=req.id, kind="result", data=result))
+                result = await self.service.call(req.op, req.args, caller=caller)
+                await self._send(ident, caller, BridgeFrame(id=req.id, kind="result", data=result))
         except asyncio.CancelledError:
             raise
         except ServiceError as exc:
-            await self._send(ident, BridgeFrame(id=req.id, kind="error", data=exc.to_dict()))
+            await self._send(
+                ident, caller, BridgeFrame(id=req.id, kind="error", data=exc.to_dict())
+            )
         except Exception as exc:
             log.exception("bridge: %s failed", req.op)
             err = ServiceError("internal", f"{type(exc).__name__}: {exc}")
-            await self._send(ident, BridgeFrame(id=req.id, kind="error", data=err.to_dict()))
+            await self._send(
+                ident, caller, BridgeFrame(id=req.id, kind="error", data=err.to_dict())
+            )
 
 
 class BridgeClient:
     """The child side: calls the parent's ManagerService as if it were local."""
 
-    def __init__(self, info: BridgeInfo, caller: str = "") -> None:
+    def __init__(self, info: BridgeInfo) -> None:
         self.info = info
         self.key = info.key.encode()
-        self.caller = caller
         self._socket: zmq.asyncio.Socket | None = None
         self._queues: dict[str, asyncio.Queue] = {}
         self._reader: asyncio.Task | None = None
@@ -218,7 +256,7 @@ class BridgeClient:
         except (OSError, ValueError) as exc:
             log.warning("cannot use the silik bridge %s: %s", path, exc)
             return None
-        return cls(info, caller=os.environ.get(KERNEL_ID_ENV, ""))
+        return cls(info)
 
     def _ensure(self) -> zmq.asyncio.Socket:
         if self._socket is None:
@@ -246,11 +284,11 @@ class BridgeClient:
 
     async def _send(self, op: str, args: dict[str, Any]) -> tuple[str, asyncio.Queue]:
         sock = self._ensure()
-        req = BridgeRequest(op=op, args=args, caller=self.caller)
+        req = BridgeRequest(op=op, args=args)
         queue: asyncio.Queue = asyncio.Queue()
         self._queues[req.id] = queue
         payload = req.model_dump_json().encode()
-        await sock.send_multipart([_sign(self.key, payload), payload])
+        await sock.send_multipart([self.info.kernel_id.encode(), _sign(self.key, payload), payload])
         return req.id, queue
 
     async def stream(

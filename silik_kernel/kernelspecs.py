@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
+from silik_kernel.agent_policy import is_agent_spec
 from silik_kernel.errors import SilikError
 
 
@@ -19,6 +20,7 @@ class SpecInfo:
     name: str
     display_name: str
     language: str
+    agent: bool = False  # an agent kernel (its kernelspec's metadata says so)
 
 
 def list_kernelspecs(ksm: KernelSpecManager) -> list[SpecInfo]:
@@ -41,7 +43,7 @@ def find_kernelspec(ksm: KernelSpecManager, name: str) -> SpecInfo:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"did you mean {close[0]}?" if close else f"installed: {', '.join(names)}"
         raise SilikError(f"unknown kernelspec {name!r}", hint=hint) from None
-    return SpecInfo(name, spec.display_name, spec.language)
+    return SpecInfo(name, spec.display_name, spec.language, is_agent_spec(spec.metadata or {}))
 
 
 def label_stem(spec: SpecInfo) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 
+from silik_kernel.agent_policy import BRIDGE_FILE_ENV
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.kernelspecs import SpecInfo, find_kernelspec, list_kernelspecs
 from silik_kernel.records import KernelRecord
@@ -42,12 +43,13 @@ class SilikManager:
     ) -> None:
         self.tree = Tree()
         self.ksm = kernel_spec_manager or KernelSpecManager()
-        self.child_env = child_env or {}  # e.g. the bridge address for agent kernels
+        self.child_env = child_env or {}  # variables every local child gets
         self.records: dict[str, KernelRecord] = {}
         # (kernel_id, channel, msg) for traffic no request of ours caused, e.g. widget updates
         self.on_unrouted: Callable[[str, str, Message], None] | None = None
-        # Called before kernels start, e.g. to serve the bridge whose address goes in child_env.
-        self.prepare_children: Callable[[], None] | None = None
+        # (spec name, kernel id) -> the variables that give an agent kernel the user
+        # starts its own bridge credentials; None where there is no bridge.
+        self.agent_credentials: Callable[[str, str], dict[str, str]] | None = None
         self.starter = KernelStarter(
             self.tree,
             self.records,
@@ -124,12 +126,14 @@ class SilikManager:
         count: int = 1,
         folder: str | None = None,
         started_by: str = "user",
+        owner: str = "",
         env: dict[str, str] | None = None,
         gateway: str | None = None,
         local: bool = False,
     ) -> list[KernelEntry]:
         """Start (or attach, when ``kernel`` is a connection file) kernels concurrently.
 
+        ``owner`` is the identity that owns them ("" for the user; an agent's id).
         All or nothing: names are checked before anything starts, and if one
         kernel fails to start the others of the same call are stopped.
         ``gateway`` (a URL or a name from silik_gateway.json) starts them on a
@@ -143,16 +147,22 @@ class SilikManager:
             where=where,
             count=count,
             started_by=started_by,
+            owner=owner,
             env=env,
             gateway=gateway,
             local=local,
         )
 
-    def _environment_for_children(self) -> dict[str, str]:
-        """The variables every local child gets, once what they point to is served."""
-        if self.prepare_children is not None:
-            self.prepare_children()
-        return self.child_env
+    def _environment_for_children(
+        self, spec: SpecInfo, kernel_id: str, owner: str
+    ) -> dict[str, str]:
+        """The variables a local child gets. Bridge credentials go only to an agent
+        kernel the user starts: a kernel an agent starts, an agent kernel included,
+        gets none, and an inherited bridge variable is blanked."""
+        env = {**self.child_env, BRIDGE_FILE_ENV: ""}
+        if spec.agent and not owner and self.agent_credentials is not None:
+            env.update(self.agent_credentials(spec.name, kernel_id))
+        return env
 
     def _adopt(self, sub: SubKernel) -> None:
         """Send the kernel's unrouted traffic to :attr:`on_unrouted`, looked up per

@@ -14,7 +14,8 @@ class KernelRecord:
 
     entry: KernelEntry
     spec_name: str
-    started_by: str = "user"
+    started_by: str = "user"  # who started it, as shown: "user" or the agent's path then
+    owner: str = ""  # the identity that owns it (an agent kernel's id); "" for the user
     sub: SubKernel | None = None  # None while starting
     remote_host: str = ""  # host:port of the gateway that runs it; "" for local kernels
 

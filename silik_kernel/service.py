@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, get_type_hints
 
+from silik_kernel.agent_policy import USER, Caller
+from silik_kernel.commands.registry import CommandRegistry
+from silik_kernel.commands.runner import PlannedLine, run_command_text
 from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.manager import SilikManager
+from silik_kernel.policy_guard import PolicyDenied, PolicyGuard
 from silik_kernel.protocol.messages import OUTPUT_TYPES
 from silik_kernel.subkernels.execution import ExecuteOptions, Message
 from silik_kernel.tree import Folder, KernelEntry
@@ -84,59 +88,59 @@ def _wrap(exc: SilikError) -> ServiceError:
 
 
 class ManagerService:
-    """Operations by name on one SilikManager."""
+    """Operations by name on one SilikManager, each caller held to its policy.
 
-    def __init__(
-        self,
-        manager: SilikManager,
-        run_command: Callable[[str], Awaitable[str]] | None = None,
-    ) -> None:
+    ``commands`` are the silik commands the ``silik`` operation runs (None: none).
+    """
+
+    def __init__(self, manager: SilikManager, commands: CommandRegistry | None = None) -> None:
         self.manager = manager
-        self._run_command = run_command  # runs one silik command line, returns its text
+        self.commands = commands
+        self.guard = PolicyGuard(manager)
 
     def is_stream(self, op: str) -> bool:
         return op in STREAM_OPS
 
-    def _caller_name(self, caller: str) -> str:
-        rec = self.manager.records.get(caller)
-        if rec is not None and rec.entry.parent is not None:
-            return rec.entry.path
-        return caller or "agent"
-
-    async def call(self, op: str, args: dict[str, Any], *, caller: str = "") -> Any:
+    async def call(self, op: str, args: dict[str, Any], *, caller: Caller = USER) -> Any:
         method = getattr(self, f"op_{op}", None)
         if method is None or op in STREAM_OPS:
             raise ServiceError("invalid", f"unknown operation {op!r}")
         _check_args(op, method, args)
         try:
+            self.guard.enter(caller)
             return await method(caller=caller, **args)
+        except PolicyDenied as exc:
+            raise ServiceError("denied", exc.message) from None
         except SilikError as exc:
             raise _wrap(exc) from None
 
     async def stream(
-        self, op: str, args: dict[str, Any], *, caller: str = ""
+        self, op: str, args: dict[str, Any], *, caller: Caller = USER
     ) -> AsyncIterator[dict[str, Any]]:
         if op != "run_code":
             raise ServiceError("invalid", f"unknown streaming operation {op!r}")
         _check_args(op, self.run_code, args)
         try:
+            self.guard.enter(caller)
             async for event in self.run_code(caller=caller, **args):
                 yield event
+        except PolicyDenied as exc:
+            raise ServiceError("denied", exc.message) from None
         except SilikError as exc:
             raise _wrap(exc) from None
 
     # -- operations ----------------------------------------------------------
-    async def op_list_kernelspecs(self, *, caller: str = "") -> list[dict[str, str]]:
+    async def op_list_kernelspecs(self, *, caller: Caller = USER) -> list[dict[str, str]]:
         return [
             {"name": s.name, "display_name": s.display_name, "language": s.language}
             for s in self.manager.kernelspecs()
+            if self.guard.may_list(caller, s.name)
         ]
 
-    async def op_list_tree(self, path: str = "~", *, caller: str = "") -> list[dict[str, Any]]:
+    async def op_list_tree(self, path: str = "~", *, caller: Caller = USER) -> list[dict[str, Any]]:
         node = self.manager.tree.resolve(path)
         nodes = [node] if isinstance(node, KernelEntry) else [node, *node.walk()]
         out: list[dict[str, Any]] = []
-        me = self._caller_name(caller)
         for n in nodes:
             if isinstance(n, Folder):
                 out.append({"path": n.path, "type": "folder"})
@@ -149,49 +153,70 @@ class ManagerService:
                     "kernelspec": rec.spec_name,
                     "status": rec.status,
                     "started_by": rec.started_by,
-                    "started_by_you": rec.started_by == me,
+                    "started_by_you": self.guard.owns(caller, rec),
                     "where": f"remote:{rec.remote_host}" if rec.remote_host else "local",
                 }
             )
         return out
 
     async def op_start_kernel(
-        self, kernelspec: str, label: str, folder: str = "~", *, caller: str = ""
+        self, kernelspec: str, label: str, folder: str = "~", *, caller: Caller = USER
     ) -> dict[str, str]:
-        if folder not in ("~", "."):
-            self.manager.tree.mkdir(folder, parents=True)
-        entries = await self.manager.start(
-            kernelspec, [label], folder=folder, started_by=self._caller_name(caller)
-        )
+        with self.guard.starting(caller, kernelspec):
+            if folder not in ("~", "."):
+                self.manager.tree.mkdir(folder, parents=True)
+            entries = await self.manager.start(
+                kernelspec,
+                [label],
+                folder=folder,
+                started_by=self.guard.name_of(caller),
+                owner=caller.id,
+            )
         return {"path": entries[0].path}
 
-    async def op_interrupt_kernel(self, path: str, *, caller: str = "") -> str:
+    async def op_interrupt_kernel(self, path: str, *, caller: Caller = USER) -> str:
+        self.guard.may_use(caller, path)
         await self.manager.interrupt(path)
         return f"interrupted {self.manager.record(path).entry.path}"
 
-    async def op_restart_kernel(self, path: str, *, caller: str = "") -> str:
+    async def op_restart_kernel(self, path: str, *, caller: Caller = USER) -> str:
+        self.guard.may_use(caller, path)
         entry = await self.manager.restart(path)
         return f"restarted {entry.path}; its state is gone"
 
-    async def op_stop_kernel(self, path: str, *, caller: str = "") -> str:
+    async def op_stop_kernel(self, path: str, *, caller: Caller = USER) -> str:
+        self.guard.may_use(caller, path)
         stopped = await self.manager.stop([path])
         return f"stopped {', '.join(stopped)}"
 
-    async def op_kernel_history(self, path: str, n: int = 10, *, caller: str = "") -> list[str]:
+    async def op_kernel_history(
+        self, path: str, n: int = 10, *, caller: Caller = USER
+    ) -> list[str]:
+        self.guard.may_use(caller, path)
         items = await self.manager.history(path, n=n)
         return [str(item[2]) for item in items]
 
-    async def op_kernel_owner(self, path: str, *, caller: str = "") -> dict[str, Any]:
+    async def op_kernel_owner(self, path: str, *, caller: Caller = USER) -> dict[str, Any]:
         rec = self.manager.record(path)
-        return {"started_by": rec.started_by, "you": self._caller_name(caller)}
+        return {
+            "started_by": rec.started_by,
+            "you": self.guard.name_of(caller),
+            "yours": self.guard.owns(caller, rec),
+        }
 
-    async def op_silik(self, command: str, *, caller: str = "") -> str:
-        if self._run_command is None:
+    async def op_silik(self, command: str, *, caller: Caller = USER) -> str:
+        if self.commands is None:
             raise ServiceError("invalid", "silik commands are not available here")
-        return await self._run_command(command)
+        words = command.strip().split(None, 1)
+        head = words[0] if words else ""
+
+        def check(planned: PlannedLine) -> None:
+            self.guard.may_run(caller, head, planned)
+
+        return await run_command_text(self.manager, self.commands, command, check)
 
     async def run_code(
-        self, path: str, code: str, timeout: float = 60.0, *, caller: str = ""
+        self, path: str, code: str, timeout: float = 60.0, *, caller: Caller = USER
     ) -> AsyncIterator[dict[str, Any]]:
         """Output events as they come, then one ``result`` event.
 
@@ -200,6 +225,7 @@ class ManagerService:
         run_code stops waiting for it. stdin is not available to agents (input()
         raises in the kernel).
         """
+        self.guard.may_use(caller, path)
         rec = self.manager.record(path)
         started = time.monotonic()
         events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()

@@ -46,8 +46,8 @@ class KernelStarter:
     """Starts or attaches kernels and files them in ``tree`` and ``records``.
 
     ``adopt`` is called with every SubKernel that joins the tree; ``child_env`` is
-    called once per start, just before kernels launch (it may start what its
-    variables point to), and returns the environment every local child gets.
+    called for each local kernel, just before it launches, with its kernelspec,
+    kernel id and owner, and returns the variables that kernel gets.
     """
 
     def __init__(
@@ -57,7 +57,7 @@ class KernelStarter:
         ksm: KernelSpecManager,
         *,
         adopt: Callable[[SubKernel], None],
-        child_env: Callable[[], dict[str, str]],
+        child_env: Callable[[SpecInfo, str, str], dict[str, str]],
     ) -> None:
         self.tree = tree
         self.records = records
@@ -83,6 +83,7 @@ class KernelStarter:
         where: Folder,
         count: int = 1,
         started_by: str = "user",
+        owner: str = "",
         env: dict[str, str] | None = None,
         gateway: str | None = None,
         local: bool = False,
@@ -98,12 +99,15 @@ class KernelStarter:
                 )
             if (labels and len(labels) > 1) or count != 1:
                 raise SilikError("attach one connection file at a time", hint=None)
-            return [await self._attach(kernel, labels[0] if labels else None, where, started_by)]
+            label = labels[0] if labels else None
+            return [await self._attach(kernel, label, where, started_by, owner)]
         spec, gw = await self._resolve_spec(kernel, gateway, local)
         ext = extension_for_language(spec.language)
         labels = self._labels(where, spec, ext, labels, count)
         records = self._reserve(where, labels, ext, spec.name, started_by, gw.host if gw else "")
-        launches = self._launch(spec, gw, env, len(records))
+        for rec in records:
+            rec.owner = owner
+        launches = self._launch(spec, gw, env, len(records), owner)
         try:
             results = await asyncio.gather(*launches, return_exceptions=True)
         except asyncio.CancelledError:
@@ -194,20 +198,20 @@ class KernelStarter:
         return records
 
     def _launch(
-        self, spec: SpecInfo, gw: Gateway | None, env: dict[str, str] | None, n: int
+        self, spec: SpecInfo, gw: Gateway | None, env: dict[str, str] | None, n: int, owner: str
     ) -> list[asyncio.Task[SubKernel]]:
         """Start ``n`` kernels concurrently, a task each.
 
         Tasks of our own, not gather's: when the start is interrupted, the kernels
         that were already up are in their results, to be stopped.
         """
-        child_env = {**self._child_env(), **(env or {})}
         kernel_ids = [uuid.uuid4().hex for _ in range(n)]
         if gw is None:
-            # Each child knows its own id: the bridge uses it to name the caller.
             launches = [
                 self._start_local(
-                    spec.name, env={**child_env, "SILIK_KERNEL_ID": kernel_id}, kernel_id=kernel_id
+                    spec.name,
+                    env={**self._child_env(spec, kernel_id, owner), **(env or {})},
+                    kernel_id=kernel_id,
                 )
                 for kernel_id in kernel_ids
             ]
@@ -277,7 +281,7 @@ class KernelStarter:
         raise AssertionError("unreachable")
 
     async def _attach(
-        self, connection_file: str, label: str | None, where: Folder, started_by: str
+        self, connection_file: str, label: str | None, where: Folder, started_by: str, owner: str
     ) -> KernelEntry:
         """Attach the running kernel of ``connection_file``, once."""
         path = os.path.expanduser(connection_file)
@@ -301,5 +305,5 @@ class KernelStarter:
         except BaseException:
             await sub.close()
             raise
-        self.records[sub.kernel_id] = KernelRecord(entry, "(attached)", started_by, sub)
+        self.records[sub.kernel_id] = KernelRecord(entry, "(attached)", started_by, owner, sub)
         return entry

@@ -77,6 +77,9 @@ class Command:
     details: str = ""
     examples: list[str] = field(default_factory=list)
     section: str | None = None  # None: the section of the registry it is added to
+    # Only shows names and statuses, as an agent's list_tree does: an agent's
+    # policy lets it name any path here, its own kernels or not.
+    lists_only: bool = False
 
     @property
     def usage(self) -> str:

@@ -59,6 +59,7 @@ class CommandRegistry:
         details: str = "",
         examples: Iterable[str] = (),
         section: str | None = None,
+        lists_only: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare a command; the decorated function gets ``(ctx, values)``.
 
@@ -80,6 +81,7 @@ class CommandRegistry:
                     details,
                     list(examples),
                     section,
+                    lists_only,
                 )
             )
             return fn

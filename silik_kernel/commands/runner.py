@@ -240,11 +240,21 @@ class TextFrontend:
         raise SilikError("exit is not available here", hint=None)
 
 
-async def run_command_text(manager: SilikManager, registry: CommandRegistry, line: str) -> str:
-    """Run one silik command line and return everything it printed, as plain text."""
+async def run_command_text(
+    manager: SilikManager,
+    registry: CommandRegistry,
+    line: str,
+    check: Callable[[PlannedLine], None] | None = None,
+) -> str:
+    """Run one silik command line and return everything it printed, as plain text.
+
+    ``check`` sees the parsed line first and raises to refuse it (an agent's policy).
+    """
     plan = plan_cell(registry, line)
     if len(plan) != 1:
         raise SilikError("give exactly one silik command line", hint=None)
+    if check is not None:
+        check(plan[0])
     front = TextFrontend(manager)
     try:
         out = await run_planned(Context(manager, front, registry), plan[0])

@@ -24,7 +24,7 @@ from silik_kernel import __version__
 from silik_kernel.commands.builtin import BUILTIN_COMMANDS
 from silik_kernel.commands.plugins import load_plugins
 from silik_kernel.commands.registry import CommandRegistry
-from silik_kernel.commands.runner import CellRunner, run_command_text
+from silik_kernel.commands.runner import CellRunner
 from silik_kernel.errors import SilikError
 from silik_kernel.kernel.assist import TypingAssist
 from silik_kernel.kernel.base import (
@@ -151,26 +151,29 @@ class SilikKernel(ShellQueueKernel):
         self.replies.after_send = self.shell.look
         self.pass_through.spawn = self.shell.task
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        self.manager.prepare_children = self._serve_bridge
+        self.manager.agent_credentials = self._agent_credentials
 
     def _topic(self, topic: str) -> bytes:
         return self.replies.topic(topic)
 
-    def _serve_bridge(self) -> None:
-        """Serve the manager to the kernels we start (agents act on this tree through it).
+    def _agent_credentials(self, spec_name: str, kernel_id: str) -> dict[str, str]:
+        """Bridge credentials for an agent kernel the user starts, held to the policy
+        of its config file as it is now (agents act on this tree through the bridge).
 
-        Started with the first child, so an idle silik does not pay for importing it.
+        The bridge starts with the first agent, so a silik without agents never
+        imports or serves it.
         """
-        if self.bridge is not None:
-            return
-        from silik_kernel.bridge import BRIDGE_FILE_ENV, BridgeServer
+        from silik_kernel.agent_policy import BRIDGE_FILE_ENV, policy_of_spec
+        from silik_kernel.bridge import BridgeServer
         from silik_kernel.service import ManagerService
 
-        service = ManagerService(
-            self.manager, lambda line: run_command_text(self.manager, self.commands, line)
-        )
-        self.bridge = BridgeServer(service, jupyter_runtime_dir())
-        self.manager.child_env[BRIDGE_FILE_ENV] = self.bridge.start()
+        if self.bridge is None:
+            self.bridge = BridgeServer(
+                ManagerService(self.manager, self.commands), jupyter_runtime_dir()
+            )
+            self.bridge.start()
+        policy = policy_of_spec(self.manager.ksm.get_kernel_spec(spec_name), spec_name)
+        return {BRIDGE_FILE_ENV: self.bridge.issue(kernel_id, policy)}
 
     async def _ask_frontend(self, content: dict[str, Any], parent: dict[str, Any]) -> str:
         """Relay an input_request to our frontend and wait for its answer, interruptibly."""

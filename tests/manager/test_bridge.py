@@ -1,17 +1,25 @@
-"""The bridge: a child kernel acts on its parent silik's tree, authenticated."""
+"""The bridge: an agent kernel acts on its parent silik's tree, authenticated and
+held to its policy; no other kernel can."""
 
 from __future__ import annotations
 
-import asyncio
+import json
+import logging
 import os
 import stat
+import sys
 import time
 
 import pytest
 import zmq
 import zmq.asyncio
+from conftest import KernelDriver
 
-from silik_kernel.bridge import BridgeClient, BridgeInfo, BridgeRequest, _sign
+from silik_kernel.agent_policy import SilikSettings
+from silik_kernel.bridge import BridgeClient, BridgeInfo, BridgeRequest, BridgeServer, _sign
+from silik_kernel.commands.builtin import BUILTIN_COMMANDS
+from silik_kernel.manager import SilikManager
+from silik_kernel.service import ManagerService, ServiceError
 
 
 def q(code: str) -> str:
@@ -19,18 +27,47 @@ def q(code: str) -> str:
     return '"' + code.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@pytest.fixture
+def agent_silik(tmp_path):
+    """A silik that can start `pyagent`: a python kernel whose kernelspec is marked
+    as an agent's, so it gets bridge credentials, with a policy in its config file."""
+    spec_dir = tmp_path / "share" / "jupyter" / "kernels" / "pyagent"
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "python marked as an agent",
+        "language": "python",
+        "metadata": {"silik_agents": {"target": "tests:none"}},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    config = tmp_path / "config" / "silik_agents" / "pyagent.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[silik]\nsilik_commands = ["ls", "mkdir", "info", "history"]\n')
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(tmp_path / "share" / "jupyter"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
+    driver = KernelDriver("silik", env=env)
+    try:
+        yield driver
+    finally:
+        driver.shutdown()
+
+
 CLIENT = (
     "from silik_kernel.bridge import BridgeClient\n"
     "import os, json\n"
     "bc = BridgeClient.from_env()\n"
-    "print('bridge file', os.environ['SILIK_BRIDGE_FILE'])\n"
+    "print('bridge', bc is not None)\n"
 )
 
 
-def test_child_uses_parent_tree_while_parent_relays(silik):
-    """A sub-kernel calls the bridge in the very cell its parent is relaying: no deadlock."""
-    silik.ok("new python3 -l child")
-    silik.ok(f"run {q(CLIENT)} child.py")
+def test_agent_uses_parent_tree_while_parent_relays(agent_silik):
+    """An agent kernel calls the bridge in the very cell its parent is relaying: no deadlock."""
+    silik = agent_silik
+    silik.ok("new pyagent -l child")
+    assert "bridge True" in silik.ok(f"run {q(CLIENT)} child.py").stdout
     code = (
         "r = await bc.call('start_kernel', {'kernelspec': 'python3', 'label': 'calc', 'folder': '~/work'})\n"
         "print('started', r['path'])\n"
@@ -51,85 +88,49 @@ def test_child_uses_parent_tree_while_parent_relays(silik):
     assert silik.ok('run "print(x)" work/calc.py').stdout == "42\n"
 
 
-def test_errors_come_back_as_service_errors(silik):
-    silik.ok("new python3 -l child")
+def test_agent_is_held_to_its_policy_and_plain_kernels_get_no_credentials(agent_silik):
+    silik = agent_silik
+    silik.ok("new python3 -l victim\nnew pyagent -l child")
+    # a plain kernel has no bridge credentials: the variable is there, blanked
+    plain = silik.ok(
+        "run \"import os; print(repr(os.environ.get('SILIK_BRIDGE_FILE')))\" victim.py"
+    )
+    assert plain.stdout == "''\n"
     silik.ok(f"run {q(CLIENT)} child.py")
     code = (
         "from silik_kernel.service import ServiceError\n"
-        "try:\n"
-        "    await bc.call('stop_kernel', {'path': '~/nope.py'})\n"
-        "except ServiceError as e:\n"
-        "    print('error', e.kind, e.message)\n"
-        "print(await bc.call('silik', {'command': 'ls'}))\n"
+        "async def attempt(op, **args):\n"
+        "    try:\n"
+        "        print(op, 'ok', await bc.call(op, args))\n"
+        "    except ServiceError as e:\n"
+        "        print(op, e.kind, e.message)\n"
+        "await attempt('stop_kernel', path='~/victim.py')\n"
+        "await attempt('kernel_history', path='~/victim.py')\n"
+        "await attempt('silik', command='info ~/victim.py')\n"
+        "await attempt('silik', command='history ~/*.py')\n"
+        "await attempt('silik', command='rm ~/victim.py')\n"
+        "await attempt('silik', command='ls ~')\n"
+        "await attempt('stop_kernel', path='~/nope.py')\n"
     )
-    res = silik.ok(f"run {q(code)} child.py")
-    assert "error invalid no such kernel or folder: ~/nope.py" in res.stdout
-    assert "child.py" in res.stdout  # the ls output
-
-
-def _bridge_info(silik) -> tuple[str, BridgeInfo]:
-    res = silik.ok(
-        "new python3 -l c\nrun \"import os; print(os.environ['SILIK_BRIDGE_FILE'])\" c.py"
-    )
-    path = res.stdout.strip().splitlines()[-1]
-    with open(path) as f:
-        return path, BridgeInfo.model_validate_json(f.read())
-
-
-def test_bridge_file_is_private_and_loopback(silik):
-    path, info = _bridge_info(silik)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert info.ip == "127.0.0.1"
-
-
-async def _raw_exchange(
-    info: BridgeInfo, frames: list[bytes], wait: float = 1.0
-) -> list[bytes] | None:
-    sock = zmq.asyncio.Context.instance().socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(info.url)
-    try:
-        await sock.send_multipart(frames)
-        if await sock.poll(int(wait * 1000)):
-            return await sock.recv_multipart()
-        return None
-    finally:
-        sock.close(linger=0)
-
-
-def test_unsigned_forged_and_replayed_requests_are_rejected(silik):
-    _path, info = _bridge_info(silik)
-    key = info.key.encode()
-
-    async def scenario() -> None:
-        req = BridgeRequest(op="list_kernelspecs").model_dump_json().encode()
-        # unsigned and forged: no answer at all
-        assert await _raw_exchange(info, [b"", req]) is None
-        assert await _raw_exchange(info, [_sign(b"wrong key", req), req]) is None
-        # a correctly signed request is answered...
-        answer = await _raw_exchange(info, [_sign(key, req), req])
-        assert answer is not None and b"python3" in answer[1]
-        # ...once: the same bytes again are a replay
-        assert await _raw_exchange(info, [_sign(key, req), req]) is None
-        # a stale one is refused too
-        old = BridgeRequest(op="list_kernelspecs", ts=time.time() - 3600).model_dump_json().encode()
-        assert await _raw_exchange(info, [_sign(key, old), old]) is None
-        # a good client still works afterwards
-        client = BridgeClient(info)
-        try:
-            specs = await client.call("list_kernelspecs", {})
-            assert any(s["name"] == "python3" for s in specs)
-        finally:
-            await client.close()
-
-    asyncio.run(scenario())
+    out = silik.ok(f"run {q(code)} child.py").stdout
+    assert "stop_kernel denied ~/victim.py was started by user, not by you" in out
+    assert "kernel_history denied ~/victim.py was started by user" in out
+    assert "silik denied ~/victim.py was started by user, not by you" in out  # info
+    # a glob names every kernel it matches: here the agent itself too, started by user
+    assert "silik denied ~/child.py was started by user, not by you" in out
+    assert "silik denied the silik command 'rm' is not allowed for you" in out
+    assert "silik ok" in out and "victim.py" in out  # ls is allowed and lists everything
+    assert "stop_kernel invalid no such kernel or folder: ~/nope.py" in out
+    assert silik.ok('run "print(1)" victim.py').stdout == "1\n"
 
 
 @pytest.mark.parametrize("timeout", [1])
-def test_run_code_timeout_interrupts_and_keeps_partial_output(silik, timeout):
-    silik.ok("new python3 -l child\nnew python3 -l slow")
+def test_run_code_timeout_interrupts_and_keeps_partial_output(agent_silik, timeout):
+    silik = agent_silik
+    silik.ok("new pyagent -l child")
     silik.ok(f"run {q(CLIENT)} child.py")
     code = (
+        "await bc.call('start_kernel', {'kernelspec': 'python3', 'label': 'slow'})\n"
         "code = 'import time\\nprint(\"before\", flush=True)\\ntime.sleep(30)'\n"
         f"events = [e async for e in bc.stream('run_code', {{'path': 'slow.py', 'code': code, 'timeout': {timeout}}})]\n"
         "result = events[-1]['data']\n"
@@ -139,3 +140,112 @@ def test_run_code_timeout_interrupts_and_keeps_partial_output(silik, timeout):
     res = silik.ok(f"run {q(code)} child.py", timeout=60)
     assert "timed_out True KeyboardInterrupt True" in res.stdout
     assert "before" in res.stdout
+
+
+# -- the bridge itself, served in this process ------------------------------------
+@pytest.fixture
+async def served(tmp_path):
+    """A bridge with credentials for two agent identities (two real kernels)."""
+    manager = SilikManager()
+    bridge = BridgeServer(ManagerService(manager, BUILTIN_COMMANDS), str(tmp_path / "runtime"))
+    bridge.start()
+    try:
+        a, b = await manager.start("python3", ["a", "b"])
+        files = [bridge.issue(e.kernel_id, SilikSettings()) for e in (a, b)]
+        infos = []
+        for path in files:
+            with open(path) as f:
+                infos.append(BridgeInfo.model_validate_json(f.read()))
+        yield manager, bridge, files, infos
+    finally:
+        await bridge.stop()
+        await manager.shutdown_all()
+
+
+async def _exchange(url: str, frames: list[bytes], wait: float = 0.5) -> list[bytes] | None:
+    sock = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(url)
+    try:
+        await sock.send_multipart(frames)
+        if await sock.poll(int(wait * 1000)):
+            return await sock.recv_multipart()
+        return None
+    finally:
+        sock.close(linger=0)
+
+
+async def test_bridge_is_a_private_socket_file_and_credentials_are_private(served):
+    _manager, bridge, files, infos = served
+    assert bridge.url.startswith("ipc://")  # no port: nothing listens on the network
+    assert stat.S_IMODE(os.stat(bridge.dir).st_mode) == 0o700
+    for path in files:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert infos[0].key != infos[1].key  # each agent kernel its own
+
+
+async def test_forged_replayed_nan_stamped_and_borrowed_requests_are_refused_and_logged(
+    served, caplog
+):
+    _manager, bridge, _files, (a, b) = served
+    key_a, id_a, id_b = a.key.encode(), a.kernel_id.encode(), b.kernel_id.encode()
+
+    def payload(ts: object = None) -> bytes:
+        return json.dumps(
+            {
+                "id": os.urandom(8).hex(),
+                "ts": time.time() if ts is None else ts,
+                "op": "list_kernelspecs",
+            }
+        ).encode()
+
+    good = payload()
+    caplog.set_level(logging.WARNING, logger="silik.bridge")
+    answer = await _exchange(bridge.url, [id_a, _sign(key_a, good), good])
+    assert answer is not None and b"python3" in answer[1]
+    refused = {
+        "replayed": [id_a, _sign(key_a, good), good],
+        "unsigned": [id_a, b"", payload()],
+        "forged": [id_a, _sign(b"guessed key", (p := payload())), p],
+        "another kernel's key": [id_b, _sign(key_a, (p := payload())), p],
+        "unknown kernel": [b"nobody", _sign(key_a, (p := payload())), p],
+        "no kernel id": [_sign(key_a, (p := payload())), p],
+        "NaN": [id_a, _sign(key_a, (p := payload(float("nan")))), p],
+        "infinite": [id_a, _sign(key_a, (p := payload(float("inf")))), p],
+        "a string": [id_a, _sign(key_a, (p := payload(str(time.time())))), p],
+        "stale": [id_a, _sign(key_a, (p := payload(time.time() - 3600))), p],
+    }
+    for what, frames in refused.items():
+        assert await _exchange(bridge.url, frames, wait=0.3) is None, what
+    assert bridge.rejected == len(refused)
+    logged = [r.getMessage() for r in caplog.records if r.name == "silik.bridge"]
+    assert len(logged) == len(refused) and all("refused" in m for m in logged)
+    # a good client still works afterwards
+    client = BridgeClient(a)
+    try:
+        specs = await client.call("list_kernelspecs", {})
+        assert any(s["name"] == "python3" for s in specs)
+    finally:
+        await client.close()
+
+
+async def test_a_kernels_credentials_end_with_it(served):
+    manager, bridge, files, (a, _b) = served
+    await manager.stop(["~/a.py"])
+    req = BridgeRequest(op="list_tree").model_dump_json().encode()
+    frames = [a.kernel_id.encode(), _sign(a.key.encode(), req), req]
+    assert await _exchange(bridge.url, frames) is None
+    assert not os.path.exists(files[0])  # refused once, and its file is gone
+
+
+async def test_a_borrowed_key_acts_only_as_its_kernel(served):
+    """Whoever holds a kernel's key (code that read its file) is that kernel, policy and all."""
+    manager, _bridge, _files, (a, _b) = served
+    await manager.start("python3", ["victim"])
+    client = BridgeClient(a)
+    try:
+        with pytest.raises(ServiceError, match="not by you"):
+            await client.call("stop_kernel", {"path": "~/victim.py"})
+    finally:
+        await client.close()
+    assert "victim.py" in manager.tree.root.children

@@ -25,7 +25,6 @@ import pytest
 from conftest import KernelDriver
 
 from silik_kernel.commands.builtin import BUILTIN_COMMANDS
-from silik_kernel.commands.runner import run_command_text
 from silik_kernel.errors import SilikError
 from silik_kernel.manager import SilikManager
 from silik_kernel.service import ManagerService
@@ -322,17 +321,13 @@ async def test_session_gateway_and_agent_operations(gateway, monkeypatch, tmp_pa
     monkeypatch.setenv("SILIK_GATEWAY_TOKEN", TOKEN)
     monkeypatch.setenv("SILIK_GATEWAY_CONFIG", str(tmp_path / "none.json"))
     manager = SilikManager()
-    service = ManagerService(
-        manager, lambda line: run_command_text(manager, BUILTIN_COMMANDS, line)
-    )
+    service = ManagerService(manager, BUILTIN_COMMANDS)
     try:
         listing = await service.call("silik", {"command": "kernels"})
         assert re.search(rf"python3 .* remote:127\.0\.0\.1:{gateway.port}", listing)
         assert re.search(r"python3 .* local", listing)
         # Without --gateway, `new` uses the session's gateway; --local opts out.
-        started = await service.call(
-            "start_kernel", {"kernelspec": "python3", "label": "a1"}, caller="agent"
-        )
+        started = await service.call("start_kernel", {"kernelspec": "python3", "label": "a1"})
         assert started == {"path": "~/a1.py"}
         await manager.start("python3", ["l1"], local=True)
         tree = {t["path"]: t for t in await service.call("list_tree", {})}

@@ -61,6 +61,7 @@ async def _pwd(ctx: Context, values: dict[str, Any]) -> Output:
     "ls",
     "List a folder's kernels and folders.",
     args=[Arg("path", "a folder or kernel (default: the current folder)", kind="path", nargs="?")],
+    lists_only=True,
 )
 async def _ls(ctx: Context, values: dict[str, Any]) -> Output:
     node = ctx.manager.tree.resolve(values["path"] or ".")

@@ -1,0 +1,128 @@
+"""What an agent may do with the kernels of a silik tree, and who is asking.
+
+The policy is the ``[silik]`` section of an agent's config file. Both sides read
+it: the agent kernel (for its own settings) and the silik that starts the agent
+(which enforces it). Light to import: pydantic, tomllib and jupyter_core only.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.paths import jupyter_config_dir
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from jupyter_client.kernelspec import KernelSpec
+
+CONFIG_ENV = "SILIK_AGENT_CONFIG"
+#: Names the file with an agent kernel's own bridge credentials; no other kernel has it.
+BRIDGE_FILE_ENV = "SILIK_BRIDGE_FILE"
+#: The kernelspec metadata key that marks an agent kernel (see silik_agents/install.py).
+AGENT_METADATA_KEY = "silik_agents"
+
+
+class ToolPolicy(BaseModel):
+    """What an agent may do with kernels. The defaults are the safe choice."""
+
+    allowed_kernelspecs: list[str] | None = Field(
+        default=None, description="kernelspecs the agent may start; None means any installed one"
+    )
+    max_kernels: int = Field(default=8, description="kernels the agent may have running at once")
+    use_other_kernels: bool = Field(
+        default=False,
+        description="may run code in, interrupt, restart or stop kernels it did not start",
+    )
+    default_timeout: float = Field(default=60.0, description="seconds before run_code interrupts")
+    require_approval: list[str] = Field(
+        default_factory=list, description="tool names that ask the human first (y/N prompt)"
+    )
+    silik_commands: list[str] = Field(
+        default_factory=lambda: [
+            "help",
+            "kernels",
+            "ls",
+            "tree",
+            "pwd",
+            "info",
+            "history",
+            "mkdir",
+        ],
+        description="silik commands the silik() tool may run",
+    )
+    max_output_chars: int = Field(
+        default=4000, description="output kept in a run_code result before it is truncated"
+    )
+
+
+class SilikSettings(ToolPolicy):
+    """The ``[silik]`` section of an agent's config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="give the agent the silik tools at all")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks the service for an operation.
+
+    ``id`` is the identity kernels are owned by: an agent kernel's kernel id (it
+    survives a rename), or a standalone agent's own name. ``policy`` None is the
+    person at the silik, who may do anything.
+    """
+
+    id: str = ""
+    policy: SilikSettings | None = None
+
+    @property
+    def restricted(self) -> bool:
+        return self.policy is not None
+
+
+USER = Caller()
+
+
+def config_path(kernel_name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """The agent's config file: ``SILIK_AGENT_CONFIG``, else
+    ``JUPYTER_CONFIG_DIR/silik_agents/NAME.toml``."""
+    env = os.environ if environ is None else environ
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
+    config_dir = env.get("JUPYTER_CONFIG_DIR") or jupyter_config_dir()
+    return Path(config_dir).expanduser() / "silik_agents" / f"{kernel_name}.toml"
+
+
+def is_agent_spec(metadata: Mapping[str, Any]) -> bool:
+    """Whether a kernelspec's metadata marks an agent kernel."""
+    return isinstance(metadata.get(AGENT_METADATA_KEY), dict)
+
+
+def agent_config_name(spec_name: str, argv: list[str]) -> str:
+    """The name an agent kernel reads its config under: its ``--name``, else the spec's."""
+    if "--name" in argv[:-1]:
+        return argv[argv.index("--name") + 1]
+    return spec_name
+
+
+def read_policy(path: Path) -> SilikSettings:
+    """The ``[silik]`` section of the config file at ``path``; the safe defaults when
+    the file is missing or that section is not valid (as the agent itself does)."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+        return SilikSettings.model_validate(data.get("silik", {}))
+    except (OSError, tomllib.TOMLDecodeError, ValidationError, AttributeError):
+        return SilikSettings()
+
+
+def policy_of_spec(spec: KernelSpec, spec_name: str) -> SilikSettings:
+    """The policy of the agent kernel ``spec`` starts: its config file's ``[silik]``,
+    found as the agent finds it (the spec's own environment included)."""
+    env = {**os.environ, **(spec.env or {})}
+    return read_policy(config_path(agent_config_name(spec_name, list(spec.argv)), env))
