@@ -29,9 +29,9 @@ class Harness:
     env_calls: int = 0
     starter: KernelStarter | None = None
 
-    def child_env(self) -> dict[str, str]:
+    def child_env(self, spec: object, kernel_id: str, owner: str) -> dict[str, str]:
         self.env_calls += 1
-        return {"SILIK_TEST_MARK": "from-child-env"}
+        return {"SILIK_TEST_MARK": f"for-{kernel_id}"}
 
     def build(self, ksm: KernelSpecManager) -> KernelStarter:
         self.starter = KernelStarter(
@@ -90,7 +90,7 @@ async def test_start_files_each_kernel_under_its_own_id(harness):
         "python3", None, where=harness.tree.cwd, count=2, started_by="me", env={"EXTRA": "1"}
     )
     assert [e.path for e in entries] == ["~/py1.py", "~/py2.py"]
-    assert harness.env_calls == 1  # once per call, not per kernel
+    assert harness.env_calls == 2  # once per kernel: each may get credentials of its own
     subs = [harness.records[e.kernel_id].sub for e in entries]
     assert harness.adopted == subs
     for entry, sub in zip(entries, subs, strict=True):
@@ -105,10 +105,9 @@ async def test_start_files_each_kernel_under_its_own_id(harness):
         assert rec.remote_host == "" and sub.owned
         text = await stdout_of(
             sub,
-            "import os\n"
-            "print(os.environ['SILIK_KERNEL_ID'], os.environ['SILIK_TEST_MARK'], os.environ['EXTRA'])",
+            "import os\nprint(os.environ['SILIK_TEST_MARK'], os.environ['EXTRA'])",
         )
-        assert text == f"{sub.kernel_id} from-child-env 1\n"
+        assert text == f"for-{sub.kernel_id} 1\n"  # its own variables, by its own id
     assert sorted(harness.records) == sorted(s.kernel_id for s in subs)
 
 
@@ -167,7 +166,7 @@ async def test_a_failed_start_frees_every_name(no_session_gateway, tmp_path):
             await starter.start("broken", ["b1", "b2"], where=h.tree.cwd)
         assert "no kernel here" in str(err.value)  # the kernel's own words
         assert h.tree.root.children == {} and h.records == {}
-        assert h.env_calls == 1  # it got as far as launching
+        assert h.env_calls == 2  # it got as far as launching both
     finally:
         await h.close()
 
