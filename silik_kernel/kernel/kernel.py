@@ -18,8 +18,6 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-from jupyter_core.paths import jupyter_runtime_dir
-
 from silik_kernel import __version__
 from silik_kernel.commands.builtin import BUILTIN_COMMANDS
 from silik_kernel.commands.plugins import load_plugins
@@ -47,6 +45,7 @@ from silik_kernel.kernel.shell import ShellQueueKernel
 from silik_kernel.kernel.shutdown import interrupt_cell, kill_children_now, stop_everything
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.wire import signer
+from silik_kernel.runtime_files import private_dir, remove_stale
 from silik_kernel.subkernels.execution import ExecuteOptions
 
 log = logging.getLogger("silik.kernel")
@@ -145,6 +144,7 @@ class SilikKernel(ShellQueueKernel):
 
     def start(self) -> None:
         super().start()
+        remove_stale()  # what silik processes killed earlier left behind
         assert self._main_loop is not None
         if isinstance(self.iopub_thread, DirectIOPub):
             self.iopub_thread.watch(self._main_loop)  # answer subscriptions on the main loop
@@ -169,7 +169,7 @@ class SilikKernel(ShellQueueKernel):
         service = ManagerService(
             self.manager, lambda line: run_command_text(self.manager, self.commands, line)
         )
-        self.bridge = BridgeServer(service, jupyter_runtime_dir())
+        self.bridge = BridgeServer(service, private_dir().path)
         self.manager.child_env[BRIDGE_FILE_ENV] = self.bridge.start()
 
     async def _ask_frontend(self, content: dict[str, Any], parent: dict[str, Any]) -> str:
@@ -351,7 +351,8 @@ class SilikKernel(ShellQueueKernel):
         """Runs on the control thread: stop every owned sub-kernel on the main loop."""
         self.shutting_down = True
         try:
-            await self.on_main_loop(self._stop_everything(), timeout=15)
+            # jupyter_client sends SIGTERM after 2.5 s and SIGKILL after 5 s: be done before.
+            await self.on_main_loop(self._stop_everything(), timeout=2.3)
         except Exception:
             log.exception("stopping sub-kernels at shutdown")
         kill_children_now(self.manager)
@@ -360,7 +361,7 @@ class SilikKernel(ShellQueueKernel):
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         async def stop() -> None:
             try:
-                await asyncio.wait_for(self._stop_everything(), timeout=10)
+                await asyncio.wait_for(self._stop_everything(), timeout=2.0)
             except Exception:
                 log.exception("stopping sub-kernels on SIGTERM")
             kill_children_now(self.manager)

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from silik_kernel.kernel.connect import CellState
 from silik_kernel.manager import KernelRecord, SilikManager
+from silik_kernel.runtime_files import remove_private_dir
 
 log = logging.getLogger("silik.shutdown")
 
 #: seconds an interrupted kernel has to end the cell before silik ends it without it
 INTERRUPT_GRACE = 2.0
+#: seconds sub-kernels get to exit on their own when silik shuts down, before they
+#: are killed: all of them at once, well within the 2.5 s jupyter_client gives silik
+#: before it sends SIGTERM (and 5 s before SIGKILL)
+SHUTDOWN_GRACE = 1.5
 
 
 async def await_auto_restart(rec: KernelRecord) -> None:
@@ -35,9 +41,12 @@ async def await_auto_restart(rec: KernelRecord) -> None:
 def kill_children_now(manager: SilikManager) -> None:
     """Last resort (at exit, after a shutdown that did not finish): no owned
     sub-kernel outlives silik, and no connection file stays behind."""
-    for rec in list(manager.records.values()):
-        if rec.sub is not None and rec.sub.process is not None:
-            rec.sub.process.kill_now()
+    processes = [r.sub.process for r in manager.owned_records() if r.sub and r.sub.process]
+    for process in processes:  # all at once: they die together
+        process.kill_now()
+    deadline = time.monotonic() + 2
+    for process in processes:
+        process.reap(max(0.0, deadline - time.monotonic()))
 
 
 async def interrupt_all(manager: SilikManager, paths: Iterable[str]) -> bool:
@@ -70,9 +79,11 @@ async def interrupt_cell(
 
 
 async def stop_everything(manager: SilikManager, bridge: Any) -> None:
-    """Every owned sub-kernel, then the bridge; whatever does not stop is killed."""
+    """The files first (they hold keys; a silik killed meanwhile leaves none), then
+    every owned sub-kernel at once, then the bridge; whatever does not stop is killed."""
+    remove_private_dir()
     try:
-        await manager.shutdown_all()
+        await manager.shutdown_all(grace=SHUTDOWN_GRACE)
     except Exception:
         log.exception("stopping sub-kernels")
     finally:
