@@ -211,8 +211,9 @@ class SilikManager:
         await self._stop_entries(self.tree.root.kernels(), grace)
 
     def owned_records(self) -> list[KernelRecord]:
-        """Every kernel record whose process silik may still have to kill."""
-        return [*self.records.values(), *self.stopping.values()]
+        """Every kernel record whose process silik may still have to kill (safe to
+        call from another thread: each dict is copied in one step)."""
+        return [*self.records.copy().values(), *self.stopping.copy().values()]
 
     # -- execution ---------------------------------------------------------
     async def begin_execute(

@@ -42,10 +42,15 @@ from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.iopub import DirectIOPub
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.kernel.shell import ShellQueueKernel
-from silik_kernel.kernel.shutdown import interrupt_cell, kill_children_now, stop_everything
+from silik_kernel.kernel.shutdown import (
+    SHUTDOWN_WAIT,
+    interrupt_cell,
+    kill_children_now,
+    stop_everything,
+)
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.wire import signer
-from silik_kernel.runtime_files import private_dir, remove_stale
+from silik_kernel.runtime_files import private_dir, remove_private_dir, remove_stale
 from silik_kernel.subkernels.execution import ExecuteOptions
 
 log = logging.getLogger("silik.kernel")
@@ -350,9 +355,10 @@ class SilikKernel(ShellQueueKernel):
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Runs on the control thread: stop every owned sub-kernel on the main loop."""
         self.shutting_down = True
+        remove_private_dir()  # first, and here: a busy main loop must not delay it
         try:
             # jupyter_client sends SIGTERM after 2.5 s and SIGKILL after 5 s: be done before.
-            await self.on_main_loop(self._stop_everything(), timeout=2.3)
+            await self.on_main_loop(self._stop_everything(), timeout=SHUTDOWN_WAIT)
         except Exception:
             log.exception("stopping sub-kernels at shutdown")
         kill_children_now(self.manager)
@@ -361,7 +367,7 @@ class SilikKernel(ShellQueueKernel):
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         async def stop() -> None:
             try:
-                await asyncio.wait_for(self._stop_everything(), timeout=2.0)
+                await asyncio.wait_for(self._stop_everything(), timeout=SHUTDOWN_WAIT)
             except Exception:
                 log.exception("stopping sub-kernels on SIGTERM")
             kill_children_now(self.manager)

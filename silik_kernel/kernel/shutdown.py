@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,6 +20,8 @@ INTERRUPT_GRACE = 2.0
 #: are killed: all of them at once, well within the 2.5 s jupyter_client gives silik
 #: before it sends SIGTERM (and 5 s before SIGKILL)
 SHUTDOWN_GRACE = 1.5
+#: seconds silik's shutdown waits for them (and the bridge) before killing whatever is left
+SHUTDOWN_WAIT = SHUTDOWN_GRACE + 0.4
 
 
 async def await_auto_restart(rec: KernelRecord) -> None:
@@ -41,12 +42,9 @@ async def await_auto_restart(rec: KernelRecord) -> None:
 def kill_children_now(manager: SilikManager) -> None:
     """Last resort (at exit, after a shutdown that did not finish): no owned
     sub-kernel outlives silik, and no connection file stays behind."""
-    processes = [r.sub.process for r in manager.owned_records() if r.sub and r.sub.process]
-    for process in processes:  # all at once: they die together
-        process.kill_now()
-    deadline = time.monotonic() + 2
-    for process in processes:
-        process.reap(max(0.0, deadline - time.monotonic()))
+    for rec in manager.owned_records():
+        if rec.sub is not None and rec.sub.process is not None:
+            rec.sub.process.kill_now()  # SIGKILL, not waited for: nothing can stop it
 
 
 async def interrupt_all(manager: SilikManager, paths: Iterable[str]) -> bool:
