@@ -56,7 +56,9 @@ class RuntimeFiles:
         os.chmod(making, 0o700)  # whatever the umask
         fd = os.open(os.path.join(making, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Where the file system has no locks, no sweep can take one either: kept.
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         path = os.path.join(root, name)
         os.rename(making, path)
         return cls(path, fd)
@@ -123,9 +125,14 @@ def _owner_gone(path: str, making: bool) -> bool:
     """True when no live process holds the directory's lock."""
     try:
         young = time.time() - os.lstat(path).st_mtime < YOUNG
-        fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
+        return False  # gone already
+    try:
+        fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
         return not young  # no lock file: being made now, or its maker died doing it
+    except OSError:
+        return False  # not ours to judge (another user's, a link): leave it
     try:
         assert fcntl is not None
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
