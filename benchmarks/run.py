@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # full run, prints the table
     python benchmarks/run.py --quick    # few iterations: a smoke test for CI
+    python benchmarks/run.py --shutdown-sizes 8,50,180   # also shut down 180 kernels
 
 Every figure is measured from a jupyter_client client: the time from sending a
 request until both its reply and its iopub idle arrived. "direct" talks to a
@@ -28,6 +29,7 @@ from jupyter_client.manager import KernelManager
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from relays import CProxy, PythonRelay  # noqa: E402
+from shutdown import measure_shutdown  # noqa: E402
 
 TIMEOUT = 120
 
@@ -193,6 +195,11 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="few iterations (CI smoke test)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--shutdown-sizes",
+        help="kernels in each silik shut down once, comma-separated "
+        "(default 8,50; --quick: 2; 180 takes about 3 minutes to start)",
+    )
     args = parser.parse_args()
     quick = args.quick
     b = Bench(quick)
@@ -397,6 +404,22 @@ def main() -> int:
         "s",
         "<= 1.5x",
     )
+
+    # -- shutdown with many kernels: what a frontend waits, and what is left -----
+    sizes = args.shutdown_sizes or ("2" if quick else "8,50")
+    for n in (int(x) for x in sizes.split(",") if x.strip()):
+        r = measure_shutdown(n)
+        b.row(
+            f"shut down silik with {n} kernels (jupyter_client: SIGTERM at 2.5 s); {r.ended}",
+            None,
+            r.seconds,
+            "s",
+            "< 2.5 s",
+        )
+        b.lost(
+            f"files and processes left by that shutdown ({n} kernels)",
+            r.files_left + r.processes_left,
+        )
 
     print()
     print(b.table())

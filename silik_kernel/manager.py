@@ -45,6 +45,8 @@ class SilikManager:
         self.ksm = kernel_spec_manager or KernelSpecManager()
         self.child_env = child_env or {}  # variables every local child gets
         self.records: dict[str, KernelRecord] = {}
+        # Out of the tree already, their processes not yet stopped: killed at exit too.
+        self.stopping: dict[str, KernelRecord] = {}
         # (kernel_id, channel, msg) for traffic no request of ours caused, e.g. widget updates
         self.on_unrouted: Callable[[str, str, Message], None] | None = None
         # (spec name, kernel id) -> the variables that give an agent kernel the user
@@ -182,23 +184,26 @@ class SilikManager:
         await self._stop_entries(entries)
         return stopped
 
-    async def _stop_entries(self, entries: list[KernelEntry]) -> None:
+    async def _stop_entries(self, entries: list[KernelEntry], grace: float | None = None) -> None:
         recs = [self.records.pop(e.kernel_id) for e in entries if e.kernel_id in self.records]
         for e in entries:
             if e.parent is not None:
                 self.tree.remove(e)
-        await asyncio.gather(*(self._stop_record(r) for r in recs))
+        await asyncio.gather(*(self._stop_record(r, grace) for r in recs))
 
-    async def _stop_record(self, rec: KernelRecord) -> None:
+    async def _stop_record(self, rec: KernelRecord, grace: float | None) -> None:
         if rec.sub is None:
             return
+        self.stopping[rec.entry.kernel_id] = rec
         try:
             if rec.sub.owned:
-                await rec.sub.shutdown()
+                await rec.sub.shutdown(grace=grace)
             else:
                 await rec.sub.close()
         except Exception:
             log.exception("stopping %s", rec.entry.name)
+        finally:
+            self.stopping.pop(rec.entry.kernel_id, None)
 
     async def restart(self, path: str) -> KernelEntry:
         rec = self.record(path)
@@ -210,8 +215,15 @@ class SilikManager:
     async def interrupt(self, path: str) -> None:
         await self.subkernel(path).interrupt()
 
-    async def shutdown_all(self) -> None:
-        await self._stop_entries(self.tree.root.kernels())
+    async def shutdown_all(self, grace: float | None = None) -> None:
+        """Stop every kernel at once; ``grace``: seconds each may take to exit
+        on its own before it is killed (None: as `stop` does)."""
+        await self._stop_entries(self.tree.root.kernels(), grace)
+
+    def owned_records(self) -> list[KernelRecord]:
+        """Every kernel record whose process silik may still have to kill (safe to
+        call from another thread: each dict is copied in one step)."""
+        return [*self.records.copy().values(), *self.stopping.copy().values()]
 
     # -- execution ---------------------------------------------------------
     async def begin_execute(

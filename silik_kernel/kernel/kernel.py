@@ -18,8 +18,6 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-from jupyter_core.paths import jupyter_runtime_dir
-
 from silik_kernel import __version__
 from silik_kernel.commands.builtin import BUILTIN_COMMANDS
 from silik_kernel.commands.plugins import load_plugins
@@ -44,9 +42,15 @@ from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.iopub import DirectIOPub
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.kernel.shell import ShellQueueKernel
-from silik_kernel.kernel.shutdown import interrupt_cell, kill_children_now, stop_everything
+from silik_kernel.kernel.shutdown import (
+    SHUTDOWN_WAIT,
+    interrupt_cell,
+    kill_children_now,
+    stop_everything,
+)
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.wire import signer
+from silik_kernel.runtime_files import private_dir, remove_private_dir, remove_stale
 from silik_kernel.subkernels.execution import ExecuteOptions
 
 log = logging.getLogger("silik.kernel")
@@ -145,6 +149,7 @@ class SilikKernel(ShellQueueKernel):
 
     def start(self) -> None:
         super().start()
+        remove_stale()  # what silik processes killed earlier left behind
         assert self._main_loop is not None
         if isinstance(self.iopub_thread, DirectIOPub):
             self.iopub_thread.watch(self._main_loop)  # answer subscriptions on the main loop
@@ -169,7 +174,7 @@ class SilikKernel(ShellQueueKernel):
 
         if self.bridge is None:
             self.bridge = BridgeServer(
-                ManagerService(self.manager, self.commands), jupyter_runtime_dir()
+                ManagerService(self.manager, self.commands), private_dir().path
             )
             self.bridge.start()
         policy = policy_of_spec(self.manager.ksm.get_kernel_spec(spec_name), spec_name)
@@ -353,8 +358,10 @@ class SilikKernel(ShellQueueKernel):
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Runs on the control thread: stop every owned sub-kernel on the main loop."""
         self.shutting_down = True
+        remove_private_dir()  # first, and here: a busy main loop must not delay it
         try:
-            await self.on_main_loop(self._stop_everything(), timeout=15)
+            # jupyter_client sends SIGTERM after 2.5 s and SIGKILL after 5 s: be done before.
+            await self.on_main_loop(self._stop_everything(), timeout=SHUTDOWN_WAIT)
         except Exception:
             log.exception("stopping sub-kernels at shutdown")
         kill_children_now(self.manager)
@@ -363,7 +370,7 @@ class SilikKernel(ShellQueueKernel):
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         async def stop() -> None:
             try:
-                await asyncio.wait_for(self._stop_everything(), timeout=10)
+                await asyncio.wait_for(self._stop_everything(), timeout=SHUTDOWN_WAIT)
             except Exception:
                 log.exception("stopping sub-kernels on SIGTERM")
             kill_children_now(self.manager)

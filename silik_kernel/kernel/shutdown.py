@@ -10,11 +10,18 @@ from typing import Any
 
 from silik_kernel.kernel.connect import CellState
 from silik_kernel.manager import KernelRecord, SilikManager
+from silik_kernel.runtime_files import remove_private_dir
 
 log = logging.getLogger("silik.shutdown")
 
 #: seconds an interrupted kernel has to end the cell before silik ends it without it
 INTERRUPT_GRACE = 2.0
+#: seconds sub-kernels get to exit on their own when silik shuts down, before they
+#: are killed: all of them at once, well within the 2.5 s jupyter_client gives silik
+#: before it sends SIGTERM (and 5 s before SIGKILL)
+SHUTDOWN_GRACE = 1.5
+#: seconds silik's shutdown waits for them (and the bridge) before killing whatever is left
+SHUTDOWN_WAIT = SHUTDOWN_GRACE + 0.4
 
 
 async def await_auto_restart(rec: KernelRecord) -> None:
@@ -35,9 +42,9 @@ async def await_auto_restart(rec: KernelRecord) -> None:
 def kill_children_now(manager: SilikManager) -> None:
     """Last resort (at exit, after a shutdown that did not finish): no owned
     sub-kernel outlives silik, and no connection file stays behind."""
-    for rec in list(manager.records.values()):
+    for rec in manager.owned_records():
         if rec.sub is not None and rec.sub.process is not None:
-            rec.sub.process.kill_now()
+            rec.sub.process.kill_now()  # SIGKILL, not waited for: nothing can stop it
 
 
 async def interrupt_all(manager: SilikManager, paths: Iterable[str]) -> bool:
@@ -70,9 +77,11 @@ async def interrupt_cell(
 
 
 async def stop_everything(manager: SilikManager, bridge: Any) -> None:
-    """Every owned sub-kernel, then the bridge; whatever does not stop is killed."""
+    """The files first (they hold keys; a silik killed meanwhile leaves none), then
+    every owned sub-kernel at once, then the bridge; whatever does not stop is killed."""
+    remove_private_dir()
     try:
-        await manager.shutdown_all()
+        await manager.shutdown_all(grace=SHUTDOWN_GRACE)
     except Exception:
         log.exception("stopping sub-kernels")
     finally:

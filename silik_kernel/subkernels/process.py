@@ -12,15 +12,16 @@ import contextlib
 import json
 import logging
 import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
 from jupyter_client.ioloop import AsyncIOLoopKernelManager
-from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.config import Config
 
 from silik_kernel.cleanup import finish_cleanup
 from silik_kernel.errors import SilikError
+from silik_kernel.runtime_files import open_private_log, private_dir
 
 log = logging.getLogger("silik.subkernel")
 
@@ -59,14 +60,13 @@ class KernelProcess:
                 f"unknown kernelspec {spec_name!r}",
                 hint="`kernels` lists what is installed",
             ) from exc
-        runtime = jupyter_runtime_dir()
-        os.makedirs(runtime, exist_ok=True)
-        # A findable connection file: `jupyter console --existing kernel-silik-ID.json` works.
-        km.connection_file = os.path.join(runtime, f"kernel-silik-{kernel_id}.json")
+        files = private_dir()
+        # Other frontends find it by the path `info` shows (`jupyter console --existing PATH`).
+        km.connection_file = files.file(f"kernel-silik-{kernel_id}.json")
         # The kernel's own stdout/stderr (log lines, crash messages) go to a log file,
         # not into the frontend's terminal; its tail explains a failed start.
-        log_path = os.path.join(runtime, f"kernel-silik-{kernel_id}.log")
-        log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        log_path = files.file(f"kernel-silik-{kernel_id}.log")
+        log_file = os.fdopen(open_private_log(log_path), "ab")  # closed in stop()
         kw: dict[str, Any] = {"stdout": log_file, "stderr": log_file}
         if env is not None:
             kw["env"] = {**os.environ, **env}
@@ -110,15 +110,14 @@ class KernelProcess:
         return float(getattr(restarter, "time_to_dead", 3.0))
 
     def kill_now(self) -> None:
-        """Kill the process at once and remove its connection file: the last resort
-        when no event loop is left to stop it properly (at exit)."""
+        """SIGKILL the process, not waiting for it: the last resort when the event
+        loop did not stop it in time (at shutdown, at exit). Safe from another
+        thread. Reads the returncode instead of polling (one system call per
+        kernel, when hundreds must go at once)."""
         proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(Exception):
-                proc.kill()
-                proc.wait(timeout=2)
-        with contextlib.suppress(Exception):
-            self.km.cleanup_connection_file()
+        if proc is not None and proc.returncode is None:  # not reaped: the pid is still its own
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signal.SIGKILL)
 
     async def wait_alive(self, timeout: float = 20.0) -> None:
         """Give an automatic restart up to ``timeout`` s to have the process running again."""
@@ -130,6 +129,17 @@ class KernelProcess:
     async def exit_reason(self) -> str:
         code = await self.km.provisioner.poll() if self.km.provisioner is not None else None
         return "the kernel process exited" + (f" (exit code {code})" if code else "")
+
+    async def _request_exit(self, grace: float) -> None:
+        try:
+            await self.km.request_shutdown()
+        except Exception:
+            log.debug("sending a shutdown request", exc_info=True)
+            return
+        for _ in range(max(1, round(grace / 0.1))):
+            await asyncio.sleep(0.1)
+            if not await self.km.is_alive():
+                return
 
     @property
     def pid(self) -> int | None:
@@ -146,11 +156,18 @@ class KernelProcess:
         kept = [ln for ln in text.splitlines() if "TCP without encryption" not in ln]
         return "\n".join(kept[-lines:])
 
-    async def stop(self, now: bool = False) -> None:
-        """Stop the kernel (if it still runs), remove its connection and log files."""
+    async def stop(self, now: bool = False, grace: float | None = None) -> None:
+        """Stop the kernel (if it still runs), remove its connection and log files.
+
+        ``grace``: seconds the kernel gets to exit on its own after its shutdown
+        request; then it is killed (None: jupyter_client's way, up to
+        ``shutdown_wait_time`` with a SIGTERM halfway).
+        """
         self.km.stop_restarter()
+        if grace is not None and not now and await self.km.is_alive():
+            await self._request_exit(grace)
         if await self.km.is_alive():
-            await self.km.shutdown_kernel(now=now)
+            await self.km.shutdown_kernel(now=now or grace is not None)
         else:
             await self.km.cleanup_resources()
         if self._log_file is not None:

@@ -343,13 +343,13 @@ class SubKernel:
         self.router.fail_pending("silik closed its connection to the kernel")
         await self._close_client()
 
-    async def shutdown(self, now: bool = False) -> None:
+    async def shutdown(self, now: bool = False, grace: float | None = None) -> None:
         """Stop an owned kernel and remove its connection file; detach otherwise."""
         self.health.cancel_comeback()
         self.router.fail_pending("the kernel was stopped")
         await self._close_client()
         if self.process is not None:
-            await self.process.stop(now)
+            await self.process.stop(now, grace)
         self.execution_state = "dead"
         self.dead_reason = "the kernel was stopped"
 

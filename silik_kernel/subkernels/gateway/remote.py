@@ -337,15 +337,15 @@ class RemoteSubKernel(SubKernel):
         await self._stop_tasks()
         self.websocket.close()
 
-    async def shutdown(self, now: bool = False) -> None:
-        """Stop the kernel on the gateway; an unreachable gateway only costs a warning."""
+    async def shutdown(self, now: bool = False, grace: float | None = None) -> None:
+        """Stop the kernel on the gateway; an unreachable gateway only costs a warning
+        (``grace``: the seconds a silik shutting down waits for it)."""
         self.router.fail_pending("the kernel was stopped")
         await self._close_client()
         if not self._gone:
+            wait = min(self.gateway.config.request_timeout, 15.0 if grace is None else grace)
             try:
-                await self.gateway.delete_kernel(
-                    self.remote_id, timeout=min(self.gateway.config.request_timeout, 15.0)
-                )
+                await self.gateway.delete_kernel(self.remote_id, timeout=wait)
             except SilikError as exc:
                 log.warning("could not stop kernel %s: %s", self.remote_id, exc.message)
         self.execution_state = "dead"
