@@ -4,12 +4,14 @@ keys gets nothing out of the kernel."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 import zmq
 from conftest import heard_within, keyless_sockets, send_signed_execute
 from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
 
 from silik_kernel.errors import SilikError
 from silik_kernel.subkernels.process import ENV_ENCRYPTION, KernelProcess
@@ -125,3 +127,18 @@ async def test_a_misspelt_policy_says_what_to_type(monkeypatch):
     with pytest.raises(SilikError, match=f"{ENV_ENCRYPTION}='on'") as info:
         await KernelProcess.start("python3", "curve-bad")
     assert "auto" in (info.value.hint or "") and "required" in (info.value.hint or "")
+
+
+async def test_attaching_to_an_encrypted_kernel_uses_the_keys_of_its_file(tmp_path):
+    km = KernelManager(kernel_name="python3", transport_encryption="required")
+    km.connection_file = str(tmp_path / "kernel-outside.json")
+    await asyncio.to_thread(km.start_kernel)
+    try:
+        sub = await SubKernel.attach(km.connection_file)
+        try:
+            assert await stdout_of(sub, "print('attached')") == "attached\n"
+            assert await sub.is_alive()  # the heartbeat, encrypted too
+        finally:
+            await sub.close()
+    finally:
+        await asyncio.to_thread(km.shutdown_kernel, now=True)
