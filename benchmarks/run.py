@@ -3,11 +3,14 @@
     python benchmarks/run.py            # full run, prints the table
     python benchmarks/run.py --quick    # few iterations: a smoke test for CI
     python benchmarks/run.py --shutdown-sizes 8,50,180   # also shut down 180 kernels
+    python benchmarks/run.py --encryption on   # every hop over CurveZMQ
 
 Every figure is measured from a jupyter_client client: the time from sending a
 request until both its reply and its iopub idle arrived. "direct" talks to a
 python3 ipykernel; "silik" talks to a silik kernel relaying to a python3
-sub-kernel. Ratios are silik/direct. Exit status 1 if any output was lost or
+sub-kernel. Every hop is plain TCP unless `--encryption on` (encryption.py);
+the "CurveZMQ off vs on" rows time both in the same rounds. Ratios are
+silik/direct. Exit status 1 if any output was lost or
 landed in the wrong cell (never for timings: those are reported, not asserted).
 """
 
@@ -25,9 +28,9 @@ from queue import Empty
 from typing import Any
 
 import psutil
-from jupyter_client.manager import KernelManager
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from encryption import ENV, cost_rows, kernel_manager  # noqa: E402
 from relays import CProxy, PythonRelay  # noqa: E402
 from shutdown import measure_shutdown  # noqa: E402
 
@@ -37,9 +40,13 @@ TIMEOUT = 120
 class Client:
     """A blocking client that runs one cell and collects what came back for it."""
 
-    def __init__(self, kernel_name: str, env: dict[str, str] | None = None) -> None:
-        self.km = KernelManager(kernel_name=kernel_name)
-        self.km.start_kernel(**({"env": env} if env is not None else {}))
+    #: every hop over CurveZMQ (--encryption on), or none
+    encrypted = False
+
+    def __init__(self, kernel_name: str, *, encrypted: bool | None = None) -> None:
+        on = Client.encrypted if encrypted is None else encrypted
+        self.km, env = kernel_manager(kernel_name, on)
+        self.km.start_kernel(env=env)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=TIMEOUT)
@@ -200,7 +207,16 @@ def main() -> int:
         help="kernels in each silik shut down once, comma-separated "
         "(default 8,50; --quick: 2; 180 takes about 3 minutes to start)",
     )
+    parser.add_argument(
+        "--encryption",
+        choices=("off", "on"),
+        default="off",
+        help="CurveZMQ on every hop: frontend to kernel, silik to its sub-kernels (default off)",
+    )
     args = parser.parse_args()
+    Client.encrypted = args.encryption == "on"
+    # The kernels silik starts, and those of the in-process service (agent_tool_overhead).
+    os.environ[ENV] = "required" if Client.encrypted else "disabled"
     quick = args.quick
     b = Bench(quick)
     n_cells = 20 if quick else 200
@@ -317,6 +333,9 @@ def main() -> int:
             "ms",
             "<= 1.2x",
         )
+
+        # -- CurveZMQ: the same cells encrypted and plain, in the same rounds ----
+        cost_rows(b, Client, n_cells)
 
         # -- agent run_code tool (in-process service, as an agent kernel uses it) --
         b.row(
@@ -438,7 +457,11 @@ def direct_concurrent_start(n: int) -> float:
     async def go() -> tuple[float, list[Any]]:
         from jupyter_client.manager import AsyncKernelManager
 
-        kms = [AsyncKernelManager(kernel_name="python3") for _ in range(n)]
+        policy = "required" if Client.encrypted else "disabled"
+
+        kms = [
+            AsyncKernelManager(kernel_name="python3", transport_encryption=policy) for _ in range(n)
+        ]
         start = time.perf_counter()
         await asyncio.gather(*(k.start_kernel() for k in kms))
 
@@ -462,7 +485,11 @@ def direct_concurrent_shutdown(n: int) -> float:
     async def go() -> float:
         from jupyter_client.manager import AsyncKernelManager
 
-        kms = [AsyncKernelManager(kernel_name="python3") for _ in range(n)]
+        policy = "required" if Client.encrypted else "disabled"
+
+        kms = [
+            AsyncKernelManager(kernel_name="python3", transport_encryption=policy) for _ in range(n)
+        ]
         await asyncio.gather(*(k.start_kernel() for k in kms))
         for km in kms:
             kc = km.client()

@@ -43,7 +43,11 @@ def kernel_json(
         "display_name": display_name or name,
         "language": "text",
         "interrupt_mode": "message",
-        "metadata": {"debugger": False, "silik_agents": {"target": target}},
+        "metadata": {
+            "debugger": False,
+            "supported_encryption": ["curve"],  # ipykernel's app applies the keys
+            "silik_agents": {"target": target},
+        },
     }
     if env:
         spec["env"] = dict(env)

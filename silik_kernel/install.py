@@ -19,7 +19,8 @@ def kernel_json(python: str | None = None) -> dict:
         "display_name": "Silik",
         "language": "silik",
         "interrupt_mode": "message",
-        "metadata": {"debugger": False},
+        # ipykernel's app applies the CurveZMQ keys a Jupyter server provisions.
+        "metadata": {"debugger": False, "supported_encryption": ["curve"]},
     }
 
 

@@ -124,8 +124,10 @@ class Result:
 class KernelDriver:
     """A blocking client on a real kernel that validates every message it receives."""
 
-    def __init__(self, kernel_name: str = "silik", **start_kw: Any) -> None:
-        self.km = KernelManager(kernel_name=kernel_name)
+    def __init__(
+        self, kernel_name: str = "silik", *, km: KernelManager | None = None, **start_kw: Any
+    ) -> None:
+        self.km = km if km is not None else KernelManager(kernel_name=kernel_name)
         self.km.start_kernel(**start_kw)
         self.kc = self.km.client()
         self.kc.start_channels()
@@ -284,3 +286,44 @@ def use_up_auto_restarts(driver: KernelDriver, connection_file: str, timeout: fl
             except psutil.Error:
                 pass
         time.sleep(0.05)
+
+
+def keyless_sockets(ctx: Any, info: dict[str, Any], curve_keys: bool = False) -> tuple[Any, Any]:
+    """A shell DEALER and an IOPub SUB on a kernel's ports, as a local process that
+    knows the ports but not the kernel's CurveZMQ public key (with a keypair of its
+    own and a guessed server key when ``curve_keys``). The caller closes them."""
+    import zmq
+
+    socks = []
+    for kind, port in ((zmq.DEALER, info["shell_port"]), (zmq.SUB, info["iopub_port"])):
+        sock = ctx.socket(kind)
+        sock.linger = 0
+        if curve_keys:
+            sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+            sock.curve_serverkey = zmq.curve_keypair()[0]
+        if kind == zmq.SUB:
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.connect(f"tcp://{info['ip']}:{port}")
+        socks.append(sock)
+    return socks[0], socks[1]
+
+
+def send_signed_execute(shell: Any, info: dict[str, Any], code: str) -> None:
+    """An execute_request signed with the kernel's HMAC key (which the keyless
+    client is even given): only the transport's encryption keeps it out."""
+    from jupyter_client.session import Session
+
+    key = info["key"]
+    session = Session(key=key.encode() if isinstance(key, str) else key)
+    session.send(shell, session.msg("execute_request", {"code": code, "silent": False}))
+
+
+def heard_within(seconds: float, *socks: Any) -> list[list[bytes]]:
+    """Every message the sockets receive within ``seconds``."""
+    heard = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for sock in socks:
+            if sock.poll(50):
+                heard.append(sock.recv_multipart())
+    return heard

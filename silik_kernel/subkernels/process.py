@@ -2,7 +2,8 @@
 
 silik starts kernels through jupyter_client's ``AsyncIOLoopKernelManager`` (its
 restarter brings a dead kernel back), with a connection file other frontends can
-find and a log file that explains a failed start.
+find and a log file that explains a failed start. Its sockets are encrypted with
+CurveZMQ whenever the kernelspec supports it (``SILIK_TRANSPORT_ENCRYPTION``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+import zmq
 from jupyter_client.ioloop import AsyncIOLoopKernelManager
 from traitlets.config import Config
 
@@ -24,6 +26,9 @@ from silik_kernel.errors import SilikError
 from silik_kernel.runtime_files import open_private_log, private_dir
 
 log = logging.getLogger("silik.subkernel")
+
+ENV_ENCRYPTION = "SILIK_TRANSPORT_ENCRYPTION"
+ENCRYPTION_POLICIES = ("auto", "required", "disabled")
 
 
 class KernelProcess:
@@ -60,6 +65,7 @@ class KernelProcess:
                 f"unknown kernelspec {spec_name!r}",
                 hint="`kernels` lists what is installed",
             ) from exc
+        km.transport_encryption = _encryption_policy(spec_name, spec)
         files = private_dir()
         # Other frontends find it by the path `info` shows (`jupyter console --existing PATH`).
         km.connection_file = files.file(f"kernel-silik-{kernel_id}.json")
@@ -174,6 +180,38 @@ class KernelProcess:
             self._log_file.close()
             self._log_file = None
             _remove(self.log_path)
+
+
+def _encryption_policy(spec_name: str, spec: Any) -> str:
+    """jupyter_client's ``transport_encryption`` for this kernel, from
+    ``SILIK_TRANSPORT_ENCRYPTION``: ``auto`` (the default) encrypts when the
+    kernelspec declares CurveZMQ support, ``required`` refuses a kernel that does not."""
+    policy = os.environ.get(ENV_ENCRYPTION, "").strip().lower() or "auto"
+    if policy not in ENCRYPTION_POLICIES:
+        raise SilikError(
+            f"{ENV_ENCRYPTION}={os.environ[ENV_ENCRYPTION]!r} is not a transport encryption policy",
+            hint=f"set {ENV_ENCRYPTION} to one of: {', '.join(ENCRYPTION_POLICIES)}",
+        )
+    if policy == "disabled":
+        return policy
+    if not zmq.has("curve"):
+        if policy == "required":
+            raise SilikError(
+                f"this pyzmq's libzmq has no CurveZMQ support, and {ENV_ENCRYPTION} is 'required'",
+                hint="install a pyzmq built with libsodium, or set it to 'auto'",
+            )
+        return "disabled"
+    metadata = getattr(spec, "metadata", None) or {}
+    declared = metadata.get("supported_encryption") or ()
+    declared = [declared] if isinstance(declared, str) else declared
+    if policy == "required" and "curve" not in {str(d).strip().lower() for d in declared}:
+        raise SilikError(
+            f"kernelspec {spec_name!r} does not declare CurveZMQ support "
+            '(its kernel.json has no "supported_encryption": ["curve"] in metadata), '
+            f"and {ENV_ENCRYPTION} is 'required'",
+            hint=f"set {ENV_ENCRYPTION}=auto to let it run unencrypted, or choose another kernel",
+        )
+    return policy
 
 
 def read_connection_file(path: str) -> dict[str, Any]:

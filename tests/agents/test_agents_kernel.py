@@ -24,7 +24,9 @@ from agents_fixtures.kernels import (
 
 @pytest.fixture(scope="module")
 def chef():
-    driver = AgentDriver("chef")
+    # Started as a Jupyter that requires CurveZMQ starts it: the spec `install`
+    # wrote declares support, and the kernel takes the keys.
+    driver = AgentDriver("chef", transport_encryption="required")
     try:
         yield driver
     finally:
@@ -57,6 +59,12 @@ def test_install_writes_a_spec_with_this_interpreter():
     assert spec["interrupt_mode"] == "message"
     assert spec["language"] == "text"
     assert spec["env"] == {"PYTHONPATH": str(TESTS_DIR)}
+
+
+def test_the_kernel_runs_encrypted(fresh):
+    with open(fresh.km.connection_file) as f:
+        assert json.load(f)["curve_publickey"]
+    assert fresh.km.transport_encryption == "required"
 
 
 def test_answer_streams_into_one_display_updated_in_place(fresh):

@@ -71,9 +71,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_manager(kernel_name: str, env: dict[str, str]) -> KernelManager:
+def start_manager(
+    kernel_name: str, env: dict[str, str], transport_encryption: str = "disabled"
+) -> KernelManager:
     km = KernelManager(
-        kernel_name=kernel_name, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs())
+        kernel_name=kernel_name,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs()),
+        transport_encryption=transport_encryption,
     )
     km.start_kernel(env=env)
     return km
@@ -83,13 +87,19 @@ class AgentDriver(KernelDriver):
     """KernelDriver on an agent kernelspec from the test prefix."""
 
     def __init__(
-        self, kernel_name: str = "chef", config_dir: str | None = None, **env: str
+        self,
+        kernel_name: str = "chef",
+        config_dir: str | None = None,
+        *,
+        transport_encryption: str = "disabled",
+        **env: str,
     ) -> None:
         if config_dir is None:
             config_dir = tempfile.mkdtemp(prefix="silik-agents-config-")
             atexit.register(shutil.rmtree, config_dir, True)
         self.config_dir = Path(config_dir)
-        self.km = start_manager(kernel_name, clean_env(JUPYTER_CONFIG_DIR=config_dir, **env))
+        env = clean_env(JUPYTER_CONFIG_DIR=config_dir, **env)
+        self.km = start_manager(kernel_name, env, transport_encryption)
         self.kc = self.km.client()
         self.kc.start_channels()
         try:

@@ -171,6 +171,26 @@ async def test_a_failed_start_frees_every_name(no_session_gateway, tmp_path):
         await h.close()
 
 
+async def test_required_encryption_refuses_a_plain_kernelspec_and_keeps_nothing(
+    no_session_gateway, tmp_path, monkeypatch
+):
+    kernels = tmp_path / "kernels"
+    (kernels / "plain").mkdir(parents=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]}
+    spec.update(display_name="plain", language="python")  # no "supported_encryption"
+    (kernels / "plain" / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("SILIK_TRANSPORT_ENCRYPTION", "required")
+    h = Harness()
+    starter = h.build(KernelSpecManager(kernel_dirs=[str(kernels)]))
+    try:
+        with pytest.raises(SilikError, match="'plain' does not declare CurveZMQ") as err:
+            await starter.start("plain", ["p1"], where=h.tree.cwd)
+        assert "SILIK_TRANSPORT_ENCRYPTION=auto" in (err.value.hint or "")
+        assert h.tree.root.children == {} and h.records == {}
+    finally:
+        await h.close()
+
+
 def living_children() -> list[psutil.Process]:
     alive = []
     for p in psutil.Process().children(recursive=True):
