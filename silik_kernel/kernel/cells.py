@@ -140,6 +140,7 @@ class CellReplies:
         except SilikError as exc:
             return await self.connected_failure(exc)
         reply["payload"] = list(reply.get("payload") or []) + self.frontend.payloads
+        reply["execution_count"] = self.count()  # the silik session's, not the kernel's
         return reply
 
     async def connected_failure(self, exc: SilikError) -> dict[str, Any]:

@@ -100,7 +100,12 @@ class SilikKernel(ShellQueueKernel):
             self.iopub_socket,
             super()._topic,
         )
-        self.comms = CommRouter(self.manager, self.replies, lambda: self.connect.kernel_id)
+        self.comms = CommRouter(
+            self.manager,
+            self.replies,
+            lambda: self.connect.kernel_id,
+            lambda: self.execution_count,
+        )
         self.manager.on_unrouted = self.comms.unrouted
         self.frontend = CellFrontend(
             self.manager,
@@ -213,7 +218,12 @@ class SilikKernel(ShellQueueKernel):
                 else self.connect.pass_through_target(content.get("code"))
             )
             if sub is not None:
-                cell = self.pass_through.cell(sub, self.connect.path or "", idents, request, frames)
+                if not content.get("silent", False):
+                    self.execution_count += 1
+                path = self.connect.path or ""
+                cell = self.pass_through.cell(
+                    sub, path, idents, request, frames, self.execution_count
+                )
                 cell.start()
                 return self._finish_pass_through(cell)
         else:
@@ -223,7 +233,6 @@ class SilikKernel(ShellQueueKernel):
     async def _finish_pass_through(self, cell: PassThroughCell) -> None:
         failure = await cell.finish()
         if failure is None:
-            self._take_count(cell.reply or {})
             content = cell.request["content"]
             silent = bool(content.get("silent", False))
             if content.get("store_history", not silent) and not silent:
@@ -233,11 +242,6 @@ class SilikKernel(ShellQueueKernel):
             raise failure
         reply = await self.cells.pass_through_failure(failure)
         self.cells.end(cell.idents, cell.request, {}).send(reply)  # the kernel will not
-
-    def _take_count(self, reply: dict[str, Any]) -> None:
-        """In connect mode the prompt numbers are the connected kernel's."""
-        if isinstance(reply.get("execution_count"), int):
-            self.execution_count = reply["execution_count"]
 
     async def _execute_request(self, idents: list[bytes], request: dict[str, Any]) -> None:
         """A cell run by silik: busy, execute_input, the cell, its reply, idle."""
@@ -304,11 +308,9 @@ class SilikKernel(ShellQueueKernel):
                 allow_stdin=allow_stdin,
                 metadata=cell_meta or {},
             )
-            reply = await self.run_cancellable(
+            return await self.run_cancellable(
                 self.cells.connected(code, options), self.cells.interrupted
             )
-            self._take_count(reply)
-            return reply
         if self.connect.active and stripped.startswith("/cmd "):
             code = stripped[len("/cmd ") :]
         plan = self.frontend.take_plan(code)
