@@ -59,15 +59,41 @@ class CellState:
 
 
 class ConnectMode:
-    """Which sub-kernel silik is connected to, and the requests proxied to it."""
+    """Which sub-kernel each frontend is connected to, and the requests proxied to it.
 
-    def __init__(self, manager: SilikManager) -> None:
+    The mode belongs to the frontend that typed `> PATH`: it is kept by the Jupyter
+    session of the request being handled (``parent()``), so a second frontend on
+    the same silik starts in command mode.
+    """
+
+    def __init__(self, manager: SilikManager, parent: Callable[[], dict[str, Any]] = dict) -> None:
         self.manager = manager
-        self.kernel_id: str | None = None
+        self.parent = parent
+        #: by session: the connected kernel's id and its path when connected
+        self._by_session: dict[str, tuple[str, str]] = {}
+
+    def session(self) -> str:
+        """The Jupyter session of the request being handled."""
+        header = self.parent().get("header")
+        return str(header.get("session", "")) if isinstance(header, dict) else ""
+
+    @property
+    def kernel_id(self) -> str | None:
+        found = self._by_session.get(self.session())
+        return found[0] if found is not None else None
+
+    @property
+    def entered_path(self) -> str | None:
+        """The path connected to, known still when its kernel is gone."""
+        found = self._by_session.get(self.session())
+        return found[1] if found is not None else None
 
     @property
     def active(self) -> bool:
-        return self.kernel_id is not None
+        return self.session() in self._by_session
+
+    def active_for(self, session: str) -> bool:
+        return session in self._by_session
 
     @property
     def record(self) -> KernelRecord | None:
@@ -79,10 +105,17 @@ class ConnectMode:
         return rec.entry.path if rec is not None and rec.entry.parent is not None else None
 
     def enter(self, path: str) -> None:
-        self.kernel_id = self.manager.record(path).entry.kernel_id
+        entry = self.manager.record(path).entry
+        self._by_session[self.session()] = (entry.kernel_id, entry.path)
 
     def leave(self) -> None:
-        self.kernel_id = None
+        self._by_session.pop(self.session(), None)
+
+    def forget_gone(self, session: str) -> None:
+        """``session`` leaves connect mode if its kernel is gone (it stopped it)."""
+        found = self._by_session.get(session)
+        if found is not None and found[0] not in self.manager.records:
+            del self._by_session[session]
 
     def pass_through_target(self, code: Any) -> SubKernel | None:
         """The connected kernel, when ``code`` is an ordinary cell it can take as is."""

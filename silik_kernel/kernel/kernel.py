@@ -30,6 +30,7 @@ from silik_kernel.kernel.assist import TypingAssist
 from silik_kernel.kernel.base import (
     CellHistory,
 )
+from silik_kernel.kernel.beside import BesideCells
 from silik_kernel.kernel.cells import CellReplies
 from silik_kernel.kernel.comms import CommRouter
 from silik_kernel.kernel.connect import (
@@ -89,7 +90,7 @@ class SilikKernel(ShellQueueKernel):
         self.manager = SilikManager()
         self.bridge: Any = None  # the BridgeServer, once a child needs it
         self.state = CellState()
-        self.connect = ConnectMode(self.manager)
+        self.connect = ConnectMode(self.manager, lambda: self.get_parent("shell"))
         self.cell_history = CellHistory()
         self._signer = signer(self.session)
         self.replies = Replies.of_sockets(
@@ -100,12 +101,8 @@ class SilikKernel(ShellQueueKernel):
             self.iopub_socket,
             super()._topic,
         )
-        self.comms = CommRouter(
-            self.manager,
-            self.replies,
-            lambda: self.connect.kernel_id,
-            lambda: self.execution_count,
-        )
+        self.comms = CommRouter(self.manager, self.replies, lambda: self.connect.kernel_id)
+        self.comms.count = lambda: self.execution_count
         self.manager.on_unrouted = self.comms.unrouted
         self.frontend = CellFrontend(
             self.manager,
@@ -133,6 +130,16 @@ class SilikKernel(ShellQueueKernel):
             self.finish_metadata,
             self.abort_after,
         )
+        self.beside = BesideCells(
+            self.manager,
+            self.commands,
+            self.replies,
+            self.connect,
+            self._signer,
+            lambda: self.shell.context.get(self._shell_parent) or {},
+            self.finish_metadata,
+        )
+        self.beside.next_count = self._next_count
         self.pass_through = PassThrough(
             self.state, self.replies, self.comms, self.abort_after, self._ask_frontend
         )
@@ -154,6 +161,7 @@ class SilikKernel(ShellQueueKernel):
         if isinstance(self.iopub_thread, DirectIOPub):
             self.iopub_thread.watch(self._main_loop)  # answer subscriptions on the main loop
         self.replies.after_send = self.shell.look
+        self.shell.take_beside = self.beside.take
         self.pass_through.spawn = self.shell.task
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.manager.prepare_children = self._serve_bridge
@@ -229,6 +237,10 @@ class SilikKernel(ShellQueueKernel):
         else:
             self.frontend.plan_arriving(content, self.commands, start=not self._plugin_report)
         return self._execute_request(idents, request)
+
+    def _next_count(self) -> int:
+        self.execution_count += 1
+        return self.execution_count
 
     async def _finish_pass_through(self, cell: PassThroughCell) -> None:
         failure = await cell.finish()
