@@ -86,7 +86,7 @@ class BesideCells:
         running = (self.running().get("header") or {}).get("session", "")
         if session == running or content.get("silent") or not isinstance(code, str):
             return None
-        if self.connect.active_for(session):
+        if self.connect.active:
             code = code.strip()
             if not code.startswith("/cmd "):
                 return None  # code for the connected kernel
@@ -132,7 +132,6 @@ class BesideCells:
         if failed is not None:
             publish("error", failed, request)
         reply = ok_reply(count) if failed is None else error_reply(count, failed)
-        self.connect.forget_gone(request["header"].get("session", ""))
         end = CellEnd(
             self.replies,
             idents,

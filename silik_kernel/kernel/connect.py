@@ -59,41 +59,23 @@ class CellState:
 
 
 class ConnectMode:
-    """Which sub-kernel each frontend is connected to, and the requests proxied to it.
+    """Which sub-kernel silik is connected to, and the requests proxied to it.
 
-    The mode belongs to the frontend that typed `> PATH`: it is kept by the Jupyter
-    session of the request being handled (``parent()``), so a second frontend on
-    the same silik starts in command mode.
+    One mode for every frontend of the session: silik cannot tell frontends apart
+    by their Jupyter session id, because a silik inside silik gets its parent's
+    frontend's requests under two (the frontend's own in a pass-through cell, the
+    parent silik's in what the parent sends itself).
     """
 
-    def __init__(self, manager: SilikManager, parent: Callable[[], dict[str, Any]] = dict) -> None:
+    def __init__(self, manager: SilikManager) -> None:
         self.manager = manager
-        self.parent = parent
-        #: by session: the connected kernel's id and its path when connected
-        self._by_session: dict[str, tuple[str, str]] = {}
-
-    def session(self) -> str:
-        """The Jupyter session of the request being handled."""
-        header = self.parent().get("header")
-        return str(header.get("session", "")) if isinstance(header, dict) else ""
-
-    @property
-    def kernel_id(self) -> str | None:
-        found = self._by_session.get(self.session())
-        return found[0] if found is not None else None
-
-    @property
-    def entered_path(self) -> str | None:
-        """The path connected to, known still when its kernel is gone."""
-        found = self._by_session.get(self.session())
-        return found[1] if found is not None else None
+        self.kernel_id: str | None = None
+        #: the path connected to, known still when its kernel is gone
+        self.entered_path: str | None = None
 
     @property
     def active(self) -> bool:
-        return self.session() in self._by_session
-
-    def active_for(self, session: str) -> bool:
-        return session in self._by_session
+        return self.kernel_id is not None
 
     @property
     def record(self) -> KernelRecord | None:
@@ -106,16 +88,10 @@ class ConnectMode:
 
     def enter(self, path: str) -> None:
         entry = self.manager.record(path).entry
-        self._by_session[self.session()] = (entry.kernel_id, entry.path)
+        self.kernel_id, self.entered_path = entry.kernel_id, entry.path
 
     def leave(self) -> None:
-        self._by_session.pop(self.session(), None)
-
-    def forget_gone(self, session: str) -> None:
-        """``session`` leaves connect mode if its kernel is gone (it stopped it)."""
-        found = self._by_session.get(session)
-        if found is not None and found[0] not in self.manager.records:
-            del self._by_session[session]
+        self.kernel_id = self.entered_path = None
 
     def pass_through_target(self, code: Any) -> SubKernel | None:
         """The connected kernel, when ``code`` is an ordinary cell it can take as is."""

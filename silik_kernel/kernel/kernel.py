@@ -90,7 +90,7 @@ class SilikKernel(ShellQueueKernel):
         self.manager = SilikManager()
         self.bridge: Any = None  # the BridgeServer, once a child needs it
         self.state = CellState()
-        self.connect = ConnectMode(self.manager, lambda: self.get_parent("shell"))
+        self.connect = ConnectMode(self.manager)
         self.cell_history = CellHistory()
         self._signer = signer(self.session)
         self.replies = Replies.of_sockets(
