@@ -17,6 +17,10 @@ class SilikError(Exception):
         return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
 
 
+#: a kernel's death reason when `stop` (from any frontend, or an agent) stopped it
+STOPPED_REASON = "the kernel was stopped"
+
+
 class KernelDiedError(SilikError):
     """A kernel died. ``reason`` is why, in the kernel's own terms; ``message``
     may also name the kernel and say what happens next."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_client.kernelspec import KernelSpecManager
 
 from silik_kernel.agent_policy import BRIDGE_FILE_ENV
-from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.errors import STOPPED_REASON, KernelDiedError, SilikError
 from silik_kernel.kernelspecs import SpecInfo, find_kernelspec, list_kernelspecs
 from silik_kernel.records import KernelRecord
 from silik_kernel.starter import KernelStarter
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 __all__ = ["KernelRecord", "SilikManager", "SpecInfo"]
 
 log = logging.getLogger("silik.manager")
+
+
+def stopped_elsewhere(path: str) -> str:
+    """Why a cell waiting on ``path`` ended: a cell never stops the kernel it waits
+    on, so someone else did."""
+    return f"kernel {path} was stopped by another frontend or an agent (`stop`) while this cell ran on it."
 
 
 class SilikManager:
@@ -104,6 +110,8 @@ class SilikManager:
         restarted automatically, or the command that brings it back, as typed
         where the user is (``typed_after``: "/cmd " in connect mode)."""
         path = rec.entry.path if rec.entry.parent else rec.entry.name
+        if reason == STOPPED_REASON:
+            return stopped_elsewhere(path)
         rm = f"`{typed_after}rm {path}`"
         if rec.sub is not None and not rec.sub.owned:
             return f"kernel {path} is gone: {reason}. It was attached, so restart it where it was started, then {rm}."
@@ -252,7 +260,14 @@ class SilikManager:
     ) -> Execution:
         """:meth:`begin_execute` for a kernel that is not restarting."""
         run = sub.begin_execute(code, options, late=late)
-        run.describe_death = lambda reason: self.died_message(rec, reason)
+        where = rec.entry.path  # a stopped kernel leaves the tree: its path goes with it
+
+        def describe_death(reason: str) -> str:
+            if reason == STOPPED_REASON:
+                return stopped_elsewhere(where)
+            return self.died_message(rec, reason)
+
+        run.describe_death = describe_death
         return run
 
     def take_restart_notice(self, path: str) -> str | None:

@@ -14,12 +14,13 @@ from typing import Any
 
 from silik_kernel.commands.parsing import UnterminatedQuote
 from silik_kernel.commands.runner import CellRunner, LineFailed, PlannedLine, plan_cell
-from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.errors import STOPPED_REASON, KernelDiedError, SilikError
 from silik_kernel.kernel.base import error_content, error_reply, ok_reply
 from silik_kernel.kernel.connect import CellState, ConnectMode
 from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.replies import CellEnd, Replies
 from silik_kernel.kernel.shutdown import INTERRUPT_GRACE, await_auto_restart
+from silik_kernel.manager import stopped_elsewhere
 from silik_kernel.subkernels.execution import ExecuteOptions
 
 
@@ -134,12 +135,21 @@ class CellReplies:
     async def connected(self, code: str, options: ExecuteOptions) -> dict[str, Any]:
         """Run a connect-mode cell through silik: the kernel's reply, with our payloads."""
         path = self.connect.path
-        assert path is not None
+        if path is None:  # stopped meanwhile (by another frontend, or an agent)
+            gone = self.connect.entered_path or "the kernel"
+            return await self.connected_failure(
+                KernelDiedError(
+                    f"kernel {gone} was stopped by another frontend or an agent (`stop`); "
+                    "this cell did not run.",
+                    reason=STOPPED_REASON,
+                )
+            )
         try:
             reply = dict(await self.frontend.relay(path, code, options))
         except SilikError as exc:
             return await self.connected_failure(exc)
         reply["payload"] = list(reply.get("payload") or []) + self.frontend.payloads
+        reply["execution_count"] = self.count()  # the silik session's, not the kernel's
         return reply
 
     async def connected_failure(self, exc: SilikError) -> dict[str, Any]:
@@ -156,6 +166,10 @@ class CellReplies:
             typed_after = "" if leaving else "/cmd "
             message = self.connect.manager.died_message(dead, exc.reason, typed_after=typed_after)
             exc = KernelDiedError(message, exc.hint, reason=exc.reason)
+        elif isinstance(exc, KernelDiedError) and exc.message == STOPPED_REASON:
+            # its record is gone with it: name it by the path it was connected as
+            gone = self.connect.entered_path or "the kernel"
+            exc = KernelDiedError(stopped_elsewhere(gone), reason=exc.reason)
         if leaving:
             self.connect.leave()
             ename = exc.ename

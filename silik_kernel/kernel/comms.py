@@ -12,7 +12,7 @@ from typing import Any
 from silik_kernel.errors import SilikError
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.manager import SilikManager
-from silik_kernel.protocol.messages import RELAYED_IOPUB
+from silik_kernel.protocol.messages import KERNEL_COUNT, NUMBERED, RELAYED_IOPUB
 from silik_kernel.subkernels.execution import Message
 from silik_kernel.subkernels.subkernel import SubKernel
 
@@ -21,29 +21,36 @@ class CommRouter:
     """Forwards sub-kernels' IOPub messages and routes comm messages by comm id."""
 
     def __init__(
-        self, manager: SilikManager, replies: Replies, connected: Callable[[], str | None]
+        self,
+        manager: SilikManager,
+        replies: Replies,
+        connected: Callable[[], str | None],
+        count: Callable[[], int] = lambda: 0,
     ) -> None:
         self.manager = manager
         self.replies = replies
         self.connected = connected  # the connected kernel's id, if any
+        self.count = count  # silik's execution count: the prompt number results show
         self.kernels: dict[str, str] = {}  # comm_id -> kernel_id at the other end
 
     def forward(self, msg: Message, parent: dict[str, Any], kernel_id: str | None = None) -> None:
         """A sub-kernel's output or comm message, to our frontend under ``parent``.
 
-        Status and execute_input are the cell's own and are not forwarded.
+        Status and execute_input are the cell's own and are not forwarded; a
+        result shows silik's count (the sub-kernel's own goes in its metadata).
         """
         msg_type = msg["header"]["msg_type"]
         if msg_type not in RELAYED_IOPUB:
             return
-        if kernel_id is not None and msg_type.startswith("comm_"):
+        content = msg.get("raw_content") or msg["content"]
+        metadata = msg.get("metadata")
+        if msg_type in NUMBERED and "execution_count" in msg["content"]:
+            metadata = {**(metadata or {}), KERNEL_COUNT: msg["content"]["execution_count"]}
+            content = {**msg["content"], "execution_count": self.count()}
+        elif kernel_id is not None and msg_type.startswith("comm_"):
             self.track(msg_type, msg["content"], kernel_id)
         self.replies.publish(
-            msg_type,
-            msg.get("raw_content") or msg["content"],
-            parent,
-            metadata=msg.get("metadata"),
-            buffers=msg.get("buffers"),
+            msg_type, content, parent, metadata=metadata, buffers=msg.get("buffers")
         )
 
     def late_sink(self, parent: dict[str, Any], kernel_id: str) -> Callable[[str, Message], None]:

@@ -6,10 +6,11 @@ frontend makes while typing (complete, inspect, is_complete, history) to it.
 An ordinary connect-mode cell needs nothing from silik: the frontend's
 execute_request goes to the connected sub-kernel unchanged (only re-signed
 with the sub-kernel's key), and every message the sub-kernel sends for it
-(status, execute_input, outputs, the reply) comes back unchanged, re-signed
-with silik's key (:class:`PassThroughCell`). No JSON is re-encoded and silik
-publishes no status of its own, so the frontend sees exactly what the
-sub-kernel said, at almost no cost. Anything unusual (a `/cmd` escape, a kernel
+(status, execute_input, outputs, the reply) comes back re-signed with silik's
+key (:class:`PassThroughCell`). Only the few that carry a prompt number are
+re-encoded, with silik's execution count in it, and silik publishes no status
+of its own, so the frontend sees what the sub-kernel said, numbered as the
+silik session's cells are, at almost no cost. Anything unusual (a `/cmd` escape, a kernel
 that is restarting or was restarted, a plugin report to show) takes the
 general path of a cell.
 """
@@ -28,7 +29,7 @@ from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.kernel.comms import CommRouter
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.manager import KernelRecord, SilikManager
-from silik_kernel.protocol.messages import RELAYED_IOPUB
+from silik_kernel.protocol.messages import KERNEL_COUNT, NUMBERED, RELAYED_IOPUB
 from silik_kernel.protocol.wire import DELIM, Signer, loads, msg_type_of, unpack
 from silik_kernel.subkernels.subkernel import SubKernel
 
@@ -58,11 +59,19 @@ class CellState:
 
 
 class ConnectMode:
-    """Which sub-kernel silik is connected to, and the requests proxied to it."""
+    """Which sub-kernel silik is connected to, and the requests proxied to it.
+
+    One mode for every frontend of the session: silik cannot tell frontends apart
+    by their Jupyter session id, because a silik inside silik gets its parent's
+    frontend's requests under two (the frontend's own in a pass-through cell, the
+    parent silik's in what the parent sends itself).
+    """
 
     def __init__(self, manager: SilikManager) -> None:
         self.manager = manager
         self.kernel_id: str | None = None
+        #: the path connected to, known still when its kernel is gone
+        self.entered_path: str | None = None
 
     @property
     def active(self) -> bool:
@@ -78,10 +87,11 @@ class ConnectMode:
         return rec.entry.path if rec is not None and rec.entry.parent is not None else None
 
     def enter(self, path: str) -> None:
-        self.kernel_id = self.manager.record(path).entry.kernel_id
+        entry = self.manager.record(path).entry
+        self.kernel_id, self.entered_path = entry.kernel_id, entry.path
 
     def leave(self) -> None:
-        self.kernel_id = None
+        self.kernel_id = self.entered_path = None
 
     def pass_through_target(self, code: Any) -> SubKernel | None:
         """The connected kernel, when ``code`` is an ordinary cell it can take as is."""
@@ -140,12 +150,19 @@ class PassThrough:
         idents: list[bytes],
         request: dict[str, Any],
         frames: list[bytes],
+        count: int,
     ) -> PassThroughCell:
-        return PassThroughCell(self, sub, path, idents, request, frames)
+        return PassThroughCell(self, sub, path, idents, request, frames, count)
 
 
 class PassThroughCell:
-    """One execute_request relayed frame for frame to one sub-kernel."""
+    """One execute_request relayed frame for frame to one sub-kernel.
+
+    Only the messages a frontend numbers its prompts from (execute_input, a
+    result, an error, the reply: a few per cell) are decoded, to carry silik's
+    ``count`` instead of the sub-kernel's own (kept in their metadata): the
+    frontend sees one count for the silik session, in connect mode or not.
+    """
 
     def __init__(
         self,
@@ -155,6 +172,7 @@ class PassThroughCell:
         idents: list[bytes],
         request: dict[str, Any],
         frames: list[bytes],
+        count: int,
     ) -> None:
         self.shared = shared
         self.sub = sub
@@ -163,6 +181,7 @@ class PassThroughCell:
         self.request = request
         self.frames = frames  # signature, header, parent, metadata, content, *buffers
         self.msg_id: str = request["header"]["msg_id"]
+        self.count = count  # silik's execution count for this cell
         self.reply: dict[str, Any] | None = None
         self.idle = False
         self._held_idle: list[bytes] | None = None  # the kernel's idle, if before its reply
@@ -213,10 +232,10 @@ class PassThroughCell:
         elif channel == "shell":
             if msg_type != "execute_reply":
                 return
-            self.reply = loads(parts[4])
+            self.reply = reply = loads(parts[4])
             # Before the frontend can see this cell finish (see CellEnd.before_send).
-            shared.abort_after(self.request, self.reply)
-            shared.replies.reply_raw(self.idents, parts)
+            shared.abort_after(self.request, reply)
+            shared.replies.reply_raw(self.idents, self._numbered(parts, reply))
             if self._held_idle is not None:
                 shared.replies.publish_raw("status", self._held_idle)
                 self._held_idle = None
@@ -231,9 +250,24 @@ class PassThroughCell:
             self._relay(msg_type, parts)
 
     def _relay(self, msg_type: str, parts: list[bytes]) -> None:
-        if msg_type.startswith("comm_"):  # widgets keep their kernel after `/cmd`
+        if msg_type in NUMBERED:
+            parts = self._numbered(parts, loads(parts[4]))
+        elif msg_type.startswith("comm_"):  # widgets keep their kernel after `/cmd`
             self.shared.comms.track(msg_type, loads(parts[4]), self.sub.kernel_id)
         self.shared.replies.publish_raw(msg_type, parts)
+
+    def _numbered(self, parts: list[bytes], content: Any) -> list[bytes]:
+        """``parts`` with silik's count in place of the sub-kernel's, which moves to
+        the metadata (``content``: ``parts``' content, decoded)."""
+        if not isinstance(content, dict) or "execution_count" not in content:
+            return parts
+        metadata = loads(parts[3])
+        if not isinstance(metadata, dict):
+            return parts
+        metadata[KERNEL_COUNT] = content["execution_count"]
+        content["execution_count"] = self.count
+        pack = self.shared.replies.session.pack
+        return [*parts[:3], pack(metadata), pack(content), *parts[5:]]
 
     async def _answer(self, content: dict[str, Any]) -> None:
         try:

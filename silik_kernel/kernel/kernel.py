@@ -28,6 +28,7 @@ from silik_kernel.kernel.assist import TypingAssist
 from silik_kernel.kernel.base import (
     CellHistory,
 )
+from silik_kernel.kernel.beside import BesideCells
 from silik_kernel.kernel.cells import CellReplies
 from silik_kernel.kernel.comms import CommRouter
 from silik_kernel.kernel.connect import (
@@ -105,6 +106,7 @@ class SilikKernel(ShellQueueKernel):
             super()._topic,
         )
         self.comms = CommRouter(self.manager, self.replies, lambda: self.connect.kernel_id)
+        self.comms.count = lambda: self.execution_count
         self.manager.on_unrouted = self.comms.unrouted
         self.frontend = CellFrontend(
             self.manager,
@@ -132,6 +134,16 @@ class SilikKernel(ShellQueueKernel):
             self.finish_metadata,
             self.abort_after,
         )
+        self.beside = BesideCells(
+            self.manager,
+            self.commands,
+            self.replies,
+            self.connect,
+            self._signer,
+            lambda: self.shell.context.get(self._shell_parent) or {},
+            self.finish_metadata,
+        )
+        self.beside.next_count = self._next_count
         self.pass_through = PassThrough(
             self.state, self.replies, self.comms, self.abort_after, self._ask_frontend
         )
@@ -154,6 +166,7 @@ class SilikKernel(ShellQueueKernel):
         if isinstance(self.iopub_thread, DirectIOPub):
             self.iopub_thread.watch(self._main_loop)  # answer subscriptions on the main loop
         self.replies.after_send = self.shell.look
+        self.shell.take_beside = self.beside.take
         self.pass_through.spawn = self.shell.task
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.manager.agent_credentials = self._agent_credentials
@@ -221,17 +234,25 @@ class SilikKernel(ShellQueueKernel):
                 else self.connect.pass_through_target(content.get("code"))
             )
             if sub is not None:
-                cell = self.pass_through.cell(sub, self.connect.path or "", idents, request, frames)
+                if not content.get("silent", False):
+                    self.execution_count += 1
+                path = self.connect.path or ""
+                cell = self.pass_through.cell(
+                    sub, path, idents, request, frames, self.execution_count
+                )
                 cell.start()
                 return self._finish_pass_through(cell)
         else:
             self.frontend.plan_arriving(content, self.commands, start=not self._plugin_report)
         return self._execute_request(idents, request)
 
+    def _next_count(self) -> int:
+        self.execution_count += 1
+        return self.execution_count
+
     async def _finish_pass_through(self, cell: PassThroughCell) -> None:
         failure = await cell.finish()
         if failure is None:
-            self._take_count(cell.reply or {})
             content = cell.request["content"]
             silent = bool(content.get("silent", False))
             if content.get("store_history", not silent) and not silent:
@@ -241,11 +262,6 @@ class SilikKernel(ShellQueueKernel):
             raise failure
         reply = await self.cells.pass_through_failure(failure)
         self.cells.end(cell.idents, cell.request, {}).send(reply)  # the kernel will not
-
-    def _take_count(self, reply: dict[str, Any]) -> None:
-        """In connect mode the prompt numbers are the connected kernel's."""
-        if isinstance(reply.get("execution_count"), int):
-            self.execution_count = reply["execution_count"]
 
     async def _execute_request(self, idents: list[bytes], request: dict[str, Any]) -> None:
         """A cell run by silik: busy, execute_input, the cell, its reply, idle."""
@@ -312,11 +328,9 @@ class SilikKernel(ShellQueueKernel):
                 allow_stdin=allow_stdin,
                 metadata=cell_meta or {},
             )
-            reply = await self.run_cancellable(
+            return await self.run_cancellable(
                 self.cells.connected(code, options), self.cells.interrupted
             )
-            self._take_count(reply)
-            return reply
         if self.connect.active and stripped.startswith("/cmd "):
             code = stripped[len("/cmd ") :]
         plan = self.frontend.take_plan(code)

@@ -33,6 +33,8 @@ class ShellQueue:
     None for a message ipykernel should handle (``handle(msg)``); ``lock`` is the
     lock ipykernel's handlers hold, so a cell keeps the queue behind it;
     ``aborting()`` says the queue is being aborted after a failed cell.
+    ``take_beside(msg)``, asked only while the queue is busy, returns a cell that
+    runs at once beside the others (another frontend's `stop`), or None.
     """
 
     def __init__(
@@ -42,9 +44,11 @@ class ShellQueue:
         handle: Callable[[Any], Coroutine[Any, Any, Any]],
         lock: asyncio.Lock,
         aborting: Callable[[], bool],
+        take_beside: Callable[[Any], Cell | None] = lambda msg: None,
     ) -> None:
         self.loop = loop
         self.take_cell = take_cell
+        self.take_beside = take_beside
         self.handle = handle
         self.lock = lock
         self.aborting = aborting
@@ -120,6 +124,11 @@ class ShellQueue:
                 cell = None  # called from inside a shell task (a flush): take the queue
             if cell is not None:
                 self.queue(self._hold(cell))
+                return
+        else:
+            beside = self.take_beside(msg)
+            if beside is not None:
+                self.loop.create_task(beside)  # no lock: the queue is not behind it
                 return
         self.queue(self.handle(msg))
 

@@ -20,6 +20,12 @@ OUTPUT_TYPES = frozenset(
 # cell); a finished cell passes these on still (output of its threads and timers).
 RELAYED_IOPUB = OUTPUT_TYPES | {"comm_open", "comm_msg", "comm_close"}
 
+# IOPub types whose execution_count a frontend shows as a prompt number. silik
+# puts its own count there (one count for the session, whichever kernel ran the
+# cell) and keeps the sub-kernel's own under KERNEL_COUNT in the metadata.
+NUMBERED = frozenset({"execute_input", "execute_result", "error"})
+KERNEL_COUNT = "silik_kernel_execution_count"
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 

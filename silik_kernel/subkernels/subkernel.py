@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from silik_kernel.cleanup import finish_cleanup
-from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.errors import STOPPED_REASON, KernelDiedError, SilikError
 from silik_kernel.protocol.wire import DELIM
 from silik_kernel.subkernels.execution import RawSink, Sink
 from silik_kernel.subkernels.health import KernelHealth
@@ -346,12 +346,12 @@ class SubKernel:
     async def shutdown(self, now: bool = False, grace: float | None = None) -> None:
         """Stop an owned kernel and remove its connection file; detach otherwise."""
         self.health.cancel_comeback()
-        self.router.fail_pending("the kernel was stopped")
+        self.router.fail_pending(STOPPED_REASON)
         await self._close_client()
         if self.process is not None:
             await self.process.stop(now, grace)
         self.execution_state = "dead"
-        self.dead_reason = "the kernel was stopped"
+        self.dead_reason = STOPPED_REASON
 
     @property
     def pid(self) -> int | None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from silik_kernel.cleanup import finish_cleanup
-from silik_kernel.errors import KernelDiedError, SilikError
+from silik_kernel.errors import STOPPED_REASON, KernelDiedError, SilikError
 from silik_kernel.subkernels.execution import Message
 from silik_kernel.subkernels.gateway.client import (
     Gateway,
@@ -340,7 +340,7 @@ class RemoteSubKernel(SubKernel):
     async def shutdown(self, now: bool = False, grace: float | None = None) -> None:
         """Stop the kernel on the gateway; an unreachable gateway only costs a warning
         (``grace``: the seconds a silik shutting down waits for it)."""
-        self.router.fail_pending("the kernel was stopped")
+        self.router.fail_pending(STOPPED_REASON)
         await self._close_client()
         if not self._gone:
             wait = min(self.gateway.config.request_timeout, 15.0 if grace is None else grace)
@@ -349,7 +349,7 @@ class RemoteSubKernel(SubKernel):
             except SilikError as exc:
                 log.warning("could not stop kernel %s: %s", self.remote_id, exc.message)
         self.execution_state = "dead"
-        self.dead_reason = "the kernel was stopped"
+        self.dead_reason = STOPPED_REASON
 
     @property
     def pid(self) -> int | None:
