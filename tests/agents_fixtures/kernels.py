@@ -71,11 +71,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_manager(kernel_name: str, env: dict[str, str]) -> KernelManager:
+def start_manager(kernel_name: str, env: dict[str, str], **start_kw: Any) -> KernelManager:
     km = KernelManager(
         kernel_name=kernel_name, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs())
     )
-    km.start_kernel(env=env)
+    km.start_kernel(env=env, **start_kw)
     return km
 
 
@@ -83,13 +83,23 @@ class AgentDriver(KernelDriver):
     """KernelDriver on an agent kernelspec from the test prefix."""
 
     def __init__(
-        self, kernel_name: str = "chef", config_dir: str | None = None, **env: str
+        self,
+        kernel_name: str = "chef",
+        config_dir: str | None = None,
+        log: Path | None = None,
+        **env: str,
     ) -> None:
         if config_dir is None:
             config_dir = tempfile.mkdtemp(prefix="silik-agents-config-")
             atexit.register(shutil.rmtree, config_dir, True)
         self.config_dir = Path(config_dir)
-        self.km = start_manager(kernel_name, clean_env(JUPYTER_CONFIG_DIR=config_dir, **env))
+        self.log = log
+        env_of_kernel = clean_env(JUPYTER_CONFIG_DIR=config_dir, **env)
+        if log is None:
+            self.km = start_manager(kernel_name, env_of_kernel)
+        else:  # the kernel's stderr, its log, into ``log``
+            with open(log, "wb") as f:  # the kernel process keeps its own descriptor
+                self.km = start_manager(kernel_name, env_of_kernel, stderr=f)
         self.kc = self.km.client()
         self.kc.start_channels()
         try:
