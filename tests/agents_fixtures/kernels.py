@@ -71,9 +71,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_manager(kernel_name: str, env: dict[str, str], **start_kw: Any) -> KernelManager:
+def start_manager(
+    kernel_name: str, env: dict[str, str], dirs: list[str] | None = None, **start_kw: Any
+) -> KernelManager:
+    """Start ``kernel_name`` from the kernelspecs in ``dirs`` (the test prefix's by default)."""
     km = KernelManager(
-        kernel_name=kernel_name, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs())
+        kernel_name=kernel_name,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=dirs or kernel_dirs()),
     )
     km.start_kernel(env=env, **start_kw)
     return km
@@ -87,6 +91,9 @@ class AgentDriver(KernelDriver):
         kernel_name: str = "chef",
         config_dir: str | None = None,
         log: Path | None = None,
+        *,
+        dirs: list[str] | None = None,
+        cwd: str | None = None,
         **env: str,
     ) -> None:
         if config_dir is None:
@@ -95,11 +102,12 @@ class AgentDriver(KernelDriver):
         self.config_dir = Path(config_dir)
         self.log = log
         env_of_kernel = clean_env(JUPYTER_CONFIG_DIR=config_dir, **env)
+        start_kw: dict[str, Any] = {"cwd": cwd} if cwd else {}
         if log is None:
-            self.km = start_manager(kernel_name, env_of_kernel)
+            self.km = start_manager(kernel_name, env_of_kernel, dirs, **start_kw)
         else:  # the kernel's stderr, its log, into ``log``
             with open(log, "wb") as f:  # the kernel process keeps its own descriptor
-                self.km = start_manager(kernel_name, env_of_kernel, stderr=f)
+                self.km = start_manager(kernel_name, env_of_kernel, dirs, stderr=f, **start_kw)
         self.kc = self.km.client()
         self.kc.start_channels()
         try:
