@@ -129,7 +129,12 @@ class SilikKernel(ShellQueueKernel):
             self.abort_after,
         )
         self.pass_through = PassThrough(
-            self.state, self.replies, self.comms, self.abort_after, self._ask_frontend
+            self.state,
+            self.replies,
+            self.comms,
+            self.abort_after,
+            self._ask_frontend,
+            failed=self.cells.hint_after_failure,
         )
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = self._comm_from_frontend
