@@ -63,7 +63,10 @@ def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=prog, add_help=False)
     parser.add_argument("target")
     parser.add_argument("--name")
+    parser.add_argument("--path", action="append", default=[])
     ours, kernel_args = parser.parse_known_args(argv)
+    # A package that is not installed, found where `install` was run (install.py).
+    sys.path[:0] = ours.path
     # The pydantic-ai welcome banner would land in the first cell's stderr.
     os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
     from silik_agents.app import launch

@@ -50,7 +50,7 @@ def explain(
     if isinstance(exc, ai_errors.ModelAPIError):
         return _model_api_error(exc, text, model=model, config_file=config_file, base_url=base_url)
     if isinstance(exc, ai_errors.UserError):
-        return _user_error(text, name, config_file)
+        return _user_error(text, name, config_file, model)
     if isinstance(exc, ai_errors.AgentRunError):
         return AgentError(text, None, ename=name)
     if isinstance(exc, RuntimeError) and "ALLOW_MODEL_REQUESTS" in text:
@@ -131,15 +131,20 @@ def _model_api_error(
     return AgentError(f"the model request failed for {model}: {text}", None, ename=name)
 
 
-def _user_error(text: str, name: str, config_file: str) -> AgentError:
+def _user_error(text: str, name: str, config_file: str, model: str) -> AgentError:
     """A setting is missing or a model string is wrong."""
     m = _ENV_VAR.search(text)
     if m:
+        # pydantic-ai's own advice is code to change (a provider's api_key, Agent('test')):
+        # in a kernel the ways out are the environment, the config file and /model.
+        var = m.group(1)
         return AgentError(
-            text,
-            f"set {m.group(1)} in the environment Jupyter starts this kernel from (your shell "
+            f"the model {model} needs the {var} environment variable, which is not set "
+            "in this kernel",
+            f"set {var} in the environment Jupyter starts this kernel from (your shell "
             f"before `jupyter lab`, or the kernelspec's env), or name another variable with "
-            f"api_key_env in {config_file}; `/model NAME` switches to another model",
+            f"api_key_env in {config_file}; `/model NAME` switches to another model, "
+            "`/model test` tries the kernel without any key",
             ename="MissingSetting",
         )
     if text.startswith("Unknown model"):

@@ -8,6 +8,7 @@ prints the relocatable form (``"python"``) that a package ships as wheel data.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -27,7 +28,10 @@ def kernel_json(
     display_name: str | None = None,
     python: str | None = None,
     env: dict[str, str] | None = None,
+    path: str | None = None,
 ) -> dict[str, Any]:
+    """``path``: a folder the kernel puts first on sys.path to import ``target``."""
+    where = ["--path", path] if path else []
     spec: dict[str, Any] = {
         "argv": [
             python or sys.executable,
@@ -35,6 +39,7 @@ def kernel_json(
             "silik_agents",
             "run",
             target,
+            *where,
             "--name",
             name,
             "-f",
@@ -88,7 +93,22 @@ def install(argv: list[str]) -> int:
     if not args.no_check:
         problem = _check(args.target)
         if problem:
-            parser.exit(2, f"error: {problem}\n(use --no-check to install anyway)\n")
+            parser.exit(
+                2,
+                f"error: {problem}\nMake it importable (`pip install -e .` in its project "
+                "folder, or run this command in the folder that holds the package), or use "
+                "--no-check to install anyway.\n",
+            )
+    folder = borrowed_folder(args.target, spec.get("env", {}))
+    if folder:
+        spec = _spec_from_args(parser, args, python=sys.executable, path=folder)
+        print(
+            f"note: {args.target} is imported from {folder}, which this Python finds only "
+            "because you are in it (or it is on PYTHONPATH): the kernelspec puts it on the "
+            "kernel's path. If the folder moves, install again; or make the package "
+            "importable everywhere with `pip install -e .` in its project folder.",
+            file=sys.stderr,
+        )
     prefix = sys.prefix if args.sys_prefix else args.prefix
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o755)
@@ -113,7 +133,11 @@ def print_spec(argv: list[str]) -> int:
 
 
 def _spec_from_args(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, *, python: str
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    *,
+    python: str,
+    path: str | None = None,
 ) -> dict[str, Any]:
     if not _NAME.match(args.name):
         parser.error(f"kernel name {args.name!r} may only use letters, digits, '.', '_' and '-'")
@@ -126,8 +150,43 @@ def _spec_from_args(
             parser.error(f"--env takes VAR=VALUE, not {item!r}")
         env[key] = value
     return kernel_json(
-        args.target, args.name, display_name=args.display_name, python=python, env=env
+        args.target, args.name, display_name=args.display_name, python=python, env=env, path=path
     )
+
+
+def borrowed_folder(target: str, spec_env: dict[str, str]) -> str | None:
+    """The folder ``target``'s top-level package is imported from, when this Python
+    finds it only through the current folder or PYTHONPATH: a kernel that Jupyter
+    starts elsewhere would not. None when it is installed (site-packages, an
+    editable install) or the spec's own PYTHONPATH has it.
+    """
+    top = target.partition(":")[0].partition(".")[0]
+    try:
+        found = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if found is None:
+        return None
+    if found.origin and found.has_location:
+        here = os.path.dirname(found.origin)
+        folder = os.path.dirname(here) if found.submodule_search_locations else here
+    elif found.submodule_search_locations:  # a namespace package
+        folder = os.path.dirname(list(found.submodule_search_locations)[0])
+    else:
+        return None  # built in or frozen
+    borrowed = {_real(p) for p in [os.getcwd(), *_path_list(os.environ.get("PYTHONPATH", ""))]}
+    kept = {_real(p) for p in sys.path} - borrowed
+    kept |= {_real(p) for p in _path_list(spec_env.get("PYTHONPATH", ""))}
+    real = _real(folder)
+    return None if real in kept else real
+
+
+def _path_list(value: str) -> list[str]:
+    return [p for p in value.split(os.pathsep) if p]
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path or os.curdir)
 
 
 def _check(target: str) -> str | None:

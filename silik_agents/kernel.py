@@ -134,7 +134,9 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         if self.load_error:
             raise AgentError(
                 self.load_error,
-                "fix the module or the kernelspec's PACKAGE.MODULE:ATTR, then restart the kernel",
+                "fix the module or the kernelspec's PACKAGE.MODULE:ATTR; a package that is not "
+                "installed needs `pip install -e .` in its project folder (or `python -m "
+                "silik_agents install ...` run again in that folder); then restart the kernel",
                 ename="AgentLoadError",
             )
         raise AgentError(
@@ -192,6 +194,8 @@ class AgentKernel(ChatCommands, MainLoopKernel):
     @property
     def banner(self) -> str:  # type: ignore[override]
         name = self.name_for_config()
+        if self._agent is None:  # no model to name: it would not be used
+            return f"{name}: could not load its agent; a cell shows why. /help lists the commands."
         return (
             f"{name}: a pydantic-ai agent as a Jupyter kernel. Each cell is a message; "
             f"/help lists the commands. Model: {self.model_choice.label}."

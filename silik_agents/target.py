@@ -8,6 +8,7 @@ gives a kernel that starts anyway and reports the failure in every chat cell.
 from __future__ import annotations
 
 import importlib
+import sys
 import traceback
 from typing import Any
 
@@ -29,8 +30,8 @@ def import_target(target: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise TargetError(
-                f"no module named {exc.name!r} (from {target!r}); is its package installed "
-                "in this Python, or on PYTHONPATH?"
+                f"no module named {exc.name!r} (from {target!r}) in {sys.executable}: its "
+                "package is not installed in this Python, nor on its path"
             ) from None
         raise
     for part in attr.split("."):

@@ -29,6 +29,28 @@ class MainLoopKernel(Kernel):
     #: the kernel's own cells, for history requests
     cell_history: CellHistory
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Frontends open comms to every kernel (JupyterLab's widget manager does).
+        # Without comm targets, answer as the spec says a kernel without the
+        # target must: close the comm; drop messages to comms that do not exist.
+        # (ipykernel's Kernel logs "Unknown message type" for each of them.)
+        self.shell_handlers["comm_open"] = self.refuse_comm
+        self.shell_handlers["comm_msg"] = self.shell_handlers["comm_close"] = self.ignore_comm
+
+    def refuse_comm(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        comm_id = parent["content"].get("comm_id", "")
+        self.session.send(
+            self.iopub_socket,
+            "comm_close",
+            {"comm_id": comm_id, "data": {}},
+            parent,
+            ident=self._topic("comm_close"),
+        )
+
+    def ignore_comm(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        return None
+
     @property
     def kernel_info(self) -> dict[str, Any]:
         # No subshells (the app disables them) and no debugger. ipykernel's own

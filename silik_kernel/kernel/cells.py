@@ -9,7 +9,7 @@ the cell) and makes the :class:`~silik_kernel.kernel.replies.CellEnd` that sends
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from silik_kernel.commands.parsing import UnterminatedQuote
@@ -22,6 +22,22 @@ from silik_kernel.kernel.replies import CellEnd, Replies
 from silik_kernel.kernel.shutdown import INTERRUPT_GRACE, await_auto_restart
 from silik_kernel.manager import stopped_elsewhere
 from silik_kernel.subkernels.execution import ExecuteOptions
+
+
+def typed_by_habit(code: str, names: Collection[str]) -> str | None:
+    """The silik command a cell that failed in connect mode looks like (its first
+    line, as typed), or None when it does not start with a command's name used as
+    one (``stop = 1`` is Python)."""
+    line = code.strip().split("\n", 1)[0].strip()
+    words = line.split(None, 2)
+    if not words or words[0] not in names:
+        return None
+    if len(words) > 1 and (words[1][0] == "=" or set(words[1]) <= set(_OPERATOR_CHARS)):
+        return None
+    return line if len(line) <= 60 else words[0]
+
+
+_OPERATOR_CHARS = "+-*/%<>=!&|^@"
 
 
 class CellReplies:
@@ -132,6 +148,20 @@ class CellReplies:
             return self.error(failed.error, ename=failed.ename)
         return ok_reply(self.count(), self.frontend.payloads)
 
+    def hint_after_failure(self, request: dict[str, Any]) -> None:
+        """After a connect-mode cell the kernel failed: if it was a silik command
+        typed by habit, one line saying how to type it here."""
+        path = self.connect.path
+        code = request["content"].get("code")
+        if path is None or not isinstance(code, str):
+            return
+        typed = typed_by_habit(code, self.runner.registry.names())
+        if typed is not None:
+            text = (
+                f"hint: you are connected to {path}: silik commands need /cmd, e.g. /cmd {typed}\n"
+            )
+            self.replies.publish("stream", {"name": "stderr", "text": text}, request)
+
     async def connected(self, code: str, options: ExecuteOptions) -> dict[str, Any]:
         """Run a connect-mode cell through silik: the kernel's reply, with our payloads."""
         path = self.connect.path
@@ -148,6 +178,8 @@ class CellReplies:
             reply = dict(await self.frontend.relay(path, code, options))
         except SilikError as exc:
             return await self.connected_failure(exc)
+        if reply.get("status") == "error":
+            self.hint_after_failure(self.parent())
         reply["payload"] = list(reply.get("payload") or []) + self.frontend.payloads
         reply["execution_count"] = self.count()  # the silik session's, not the kernel's
         return reply

@@ -134,12 +134,16 @@ class PassThrough:
         comms: CommRouter,
         abort_after: Callable[[dict[str, Any], dict[str, Any]], None],
         ask: Callable[[dict[str, Any], dict[str, Any]], Awaitable[str]],
+        *,
+        failed: Callable[[dict[str, Any]], None] = lambda request: None,
     ) -> None:
         self.state = state
         self.replies = replies
         self.comms = comms
         self.abort_after = abort_after
         self.ask = ask
+        #: called with the request of a cell the kernel failed, before its idle
+        self.failed = failed
         #: runs a coroutine as a task in the shell's context (set once the loop runs)
         self.spawn: Callable[[Any], Any] = asyncio.ensure_future
 
@@ -228,6 +232,7 @@ class PassThroughCell:
                 if self.reply is None:
                     self._held_idle = parts  # after the reply (see below)
                     return
+                self._before_idle()
             self._relay(msg_type, parts)
         elif channel == "shell":
             if msg_type != "execute_reply":
@@ -237,6 +242,7 @@ class PassThroughCell:
             shared.abort_after(self.request, reply)
             shared.replies.reply_raw(self.idents, self._numbered(parts, reply))
             if self._held_idle is not None:
+                self._before_idle()
                 shared.replies.publish_raw("status", self._held_idle)
                 self._held_idle = None
         elif channel == "stdin" and msg_type == "input_request":
@@ -244,6 +250,11 @@ class PassThroughCell:
             return
         if self.idle and self.reply is not None:
             self.done.set_result(None)
+
+    def _before_idle(self) -> None:
+        """The cell's last output: for a failed cell, silik's hint, if any."""
+        if self.reply is not None and self.reply.get("status") == "error":
+            self.shared.failed(self.request)
 
     def _on_late(self, channel: str, msg_type: Any, parts: list[bytes]) -> None:
         if channel == "iopub" and msg_type in RELAYED_IOPUB:

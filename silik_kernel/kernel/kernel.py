@@ -145,7 +145,12 @@ class SilikKernel(ShellQueueKernel):
         )
         self.beside.next_count = self._next_count
         self.pass_through = PassThrough(
-            self.state, self.replies, self.comms, self.abort_after, self._ask_frontend
+            self.state,
+            self.replies,
+            self.comms,
+            self.abort_after,
+            self._ask_frontend,
+            failed=self.cells.hint_after_failure,
         )
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = self._comm_from_frontend

@@ -23,10 +23,14 @@ from agents_fixtures.kernels import (
 
 
 @pytest.fixture(scope="module")
-def chef():
+def chef(tmp_path_factory):
     # Started as a Jupyter that requires CurveZMQ starts it: the spec `install`
     # wrote declares support, and the kernel takes the keys.
-    driver = AgentDriver("chef", transport_encryption="required")
+    driver = AgentDriver(
+        "chef",
+        log=tmp_path_factory.mktemp("chef") / "kernel.log",
+        transport_encryption="required",
+    )
     try:
         yield driver
     finally:
@@ -157,6 +161,9 @@ def test_missing_api_key_is_an_error_that_says_what_to_set(fresh):
     assert res.content["ename"] == "MissingSetting"
     assert "OPENAI_API_KEY" in res.error
     assert "hint: set OPENAI_API_KEY in the environment" in res.error
+    # Every suggestion is something to type in this kernel or to edit, not Python to change.
+    assert "Agent('test')" not in res.error and "OpenAIProvider(" not in res.error
+    assert "`/model test`" in res.error and "chef.toml" in res.error
     assert "(from the agent)" in fresh.ok("/model").text  # the failed switch changed nothing
     res = fresh.fails("/model nosuchprovider:model-x")
     assert "Unknown model" in res.error
@@ -251,6 +258,42 @@ def test_chat_frontend_passes_history_and_gets_message_ids(fresh):
     bad = execute_with_metadata(fresh, "hi", {"silik_agents": {"messages": [{"x": 1}]}})
     res = fresh.collect(bad)
     assert res.status == "error" and res.content["ename"] == "BadMetadata"
+
+
+def iopub_until_idle(driver: AgentDriver, msg_id: str, timeout: float = 10) -> list[dict]:
+    """The iopub messages of a request that has no reply (a comm message), up to its idle."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        msg = driver.kc.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.01))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status":
+            if msg["content"]["execution_state"] == "idle":
+                return seen
+            continue
+        seen.append(msg)
+
+
+def test_comms_are_answered_as_by_a_kernel_without_comm_targets(fresh):
+    """JupyterLab opens comms to every kernel: refused with comm_close, quietly."""
+    info = fresh.request("comm_info")["content"]
+    assert info == {"status": "ok", "comms": {}}
+
+    def send(msg_type: str, content: dict) -> list[dict]:
+        msg = fresh.kc.session.msg(msg_type, content)
+        fresh.kc.shell_channel.send(msg)
+        return iopub_until_idle(fresh, msg["header"]["msg_id"])
+
+    opened = {"comm_id": "c1", "target_name": "jupyter.widget.control", "data": {}}
+    (closed,) = send("comm_open", opened)
+    assert closed["msg_type"] == "comm_close"
+    assert closed["content"]["comm_id"] == "c1"
+    assert send("comm_msg", {"comm_id": "c1", "data": {"method": "request_states"}}) == []
+    assert send("comm_close", {"comm_id": "c1", "data": {}}) == []
+    assert final_display(fresh.ok("hi"))["text/plain"] == "You said: hi"
+    log = fresh.log.read_text()
+    assert "Unknown message type" not in log and "comm_" not in log, log
 
 
 def test_subclass_kernel_with_custom_command():

@@ -72,14 +72,19 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def start_manager(
-    kernel_name: str, env: dict[str, str], transport_encryption: str = "disabled"
+    kernel_name: str,
+    env: dict[str, str],
+    dirs: list[str] | None = None,
+    transport_encryption: str = "disabled",
+    **start_kw: Any,
 ) -> KernelManager:
+    """Start ``kernel_name`` from the kernelspecs in ``dirs`` (the test prefix's by default)."""
     km = KernelManager(
         kernel_name=kernel_name,
-        kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs()),
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=dirs or kernel_dirs()),
         transport_encryption=transport_encryption,
     )
-    km.start_kernel(env=env)
+    km.start_kernel(env=env, **start_kw)
     return km
 
 
@@ -90,7 +95,10 @@ class AgentDriver(KernelDriver):
         self,
         kernel_name: str = "chef",
         config_dir: str | None = None,
+        log: Path | None = None,
         *,
+        dirs: list[str] | None = None,
+        cwd: str | None = None,
         transport_encryption: str = "disabled",
         **env: str,
     ) -> None:
@@ -98,8 +106,18 @@ class AgentDriver(KernelDriver):
             config_dir = tempfile.mkdtemp(prefix="silik-agents-config-")
             atexit.register(shutil.rmtree, config_dir, True)
         self.config_dir = Path(config_dir)
-        env = clean_env(JUPYTER_CONFIG_DIR=config_dir, **env)
-        self.km = start_manager(kernel_name, env, transport_encryption)
+        self.log = log
+        env_of_kernel = clean_env(JUPYTER_CONFIG_DIR=config_dir, **env)
+        start_kw: dict[str, Any] = {"cwd": cwd} if cwd else {}
+        if log is None:
+            self.km = start_manager(
+                kernel_name, env_of_kernel, dirs, transport_encryption, **start_kw
+            )
+        else:  # the kernel's stderr, its log, into ``log``
+            with open(log, "wb") as f:  # the kernel process keeps its own descriptor
+                self.km = start_manager(
+                    kernel_name, env_of_kernel, dirs, transport_encryption, stderr=f, **start_kw
+                )
         self.kc = self.km.client()
         self.kc.start_channels()
         try:

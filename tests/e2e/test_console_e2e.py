@@ -75,6 +75,17 @@ def test_console_session(console: pexpect.spawn, runtime_dir: Path) -> None:
     child.expect("silik: a kernel that manages Jupyter kernels")
     child.expect(PROMPT)
 
+    # As the README's tour says: Ctrl-O between the lines of a cell, Enter runs it;
+    # an open quote gives a `...:` line, and Ctrl-C drops the cell.
+    child.send("mkdir w\x0fcd w\r")
+    child.expect(PROMPT)
+    _cell(child, "pwd", r"~/w\r\n")
+    child.send('run "x = 1\r')
+    child.expect(r"\.\.\.: ")
+    child.send("\x03")  # the prompt is not printed again: the next cell shows the drop
+    _cell(child, "cd ~")
+    _cell(child, "pwd", rf"\n{ESC}~\r\n")
+
     _cell(child, "new python3 -l k1", "started ~/k1.py")
     kernels = _descendants(child.pid)
     assert len(kernels) >= 2, [p.cmdline() for p in kernels]  # silik and its python kernel
@@ -108,6 +119,14 @@ def test_console_session(console: pexpect.spawn, runtime_dir: Path) -> None:
     child.expect(PROMPT)
     assert elapsed < INTERRUPT_BOUND, f"Ctrl-C took {elapsed:.2f} s"
     _cell(child, "print('still here')", r"still here\r\n")
+
+    # A silik command typed by habit: the kernel's error, then how to type it here.
+    _cell(
+        child,
+        "tree",
+        "NameError",
+        r"hint: you are connected to ~/k1\.py: silik commands need /cmd, e\.g\. /cmd tree",
+    )
 
     _cell(child, "/cmd", "left ~/k1.py; back to silik commands")
     _cell(child, "tree", "k1.py")

@@ -85,6 +85,21 @@ def test_nested_silik_cmd_and_double_slash_cmd(silik):
     k.ok("stop inner.silik")
 
 
+def test_a_silik_command_typed_in_connect_mode_fails_with_a_hint_to_use_cmd(sh, k1):
+    sh.ok(f"> {k1}")
+    res = sh.fails("tree")
+    assert res.content["ename"] == "NameError", "the kernel's own error, as it sent it"
+    hint = "hint: you are connected to ~/k1.py: silik commands need /cmd, e.g. /cmd tree"
+    assert res.stderr.splitlines() == [hint]
+    assert res.messages[-1]["msg_type"] == "stream", "the hint comes after the error"
+    res = sh.fails('run "print(x)" k1.py')
+    assert 'e.g. /cmd run "print(x)" k1.py' in res.stderr
+    # Python that merely starts with a command's name, or fails otherwise: no hint.
+    assert sh.fails("stop = 1; stop + 'x'").stderr == ""
+    assert sh.fails("1 / 0").stderr == ""
+    assert sh.ok("tree = 2; tree").stderr == ""
+
+
 # -- 2. a sub-kernel that dies during a connect-mode cell ------------------------------
 def test_owned_kernel_killed_mid_cell_stays_connected(sh):
     k = sh
