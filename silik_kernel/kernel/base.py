@@ -5,13 +5,13 @@ error replies, and the history of their cells."""
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ipykernel._version import kernel_protocol_version
 from ipykernel.kernelbase import Kernel
+
+from silik_kernel.kernel.cell_history import CellHistory
 
 
 class MainLoopKernel(Kernel):
@@ -201,57 +201,3 @@ def ok_reply(execution_count: int, payload: list[dict[str, Any]] | None = None) 
         "payload": payload if payload is not None else [],
         "user_expressions": {},
     }
-
-
-@dataclass
-class CellHistory:
-    """A kernel's own cells, answered with IPython's history semantics (one
-    session, numbered by cell): what a frontend's up-arrow and ``%history`` read."""
-
-    #: (session, execution_count, source), oldest first
-    cells: list[tuple[int, int, str]] = field(default_factory=list)
-    session: int = 1
-
-    def add(self, execution_count: int, source: str) -> None:
-        self.cells.append((self.session, execution_count, source))
-
-    def select(
-        self,
-        access: str,
-        start: int | None = None,
-        stop: int | None = None,
-        n: int | None = None,
-        pattern: str | None = None,
-        unique: bool = False,
-    ) -> list[tuple[int, int, str]]:
-        items = list(self.cells)
-        if access == "range":
-            first = start or 0
-            return [h for h in items if h[1] >= first and (stop is None or h[1] < stop)]
-        if access == "search":
-            items = [h for h in items if fnmatch.fnmatchcase(h[2], pattern or "*")]
-        if unique:
-            latest = {h[2]: h for h in items}  # keeps the last occurrence of each source
-            items = [h for h in items if latest[h[2]] is h]
-        if access == "tail" or n:
-            items = items[-(n or 10) :]
-        return items
-
-    def reply(
-        self,
-        access: str,
-        output: bool,
-        start: int | None = None,
-        stop: int | None = None,
-        n: int | None = None,
-        pattern: str | None = None,
-        unique: bool = False,
-        outputs: Mapping[int, Any] | None = None,
-    ) -> dict[str, Any]:
-        """A history_reply's content; with ``output``, each input with its output
-        (from ``outputs`` by execution count, None where there is none)."""
-        items: list[Any] = self.select(access, start, stop, n, pattern, unique)
-        if output:
-            found = outputs or {}
-            items = [(s, c, (src, found.get(c))) for s, c, src in items]
-        return {"status": "ok", "history": items}
