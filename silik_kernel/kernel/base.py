@@ -5,13 +5,28 @@ error replies, and the history of their cells."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from ipykernel._version import kernel_protocol_version
+from ipykernel.jsonutil import json_clean
 from ipykernel.kernelbase import Kernel
 
 from silik_kernel.kernel.cell_history import CellHistory
+from silik_kernel.kernel.requests import (
+    BadRequest,
+    clamp_cursors,
+    complete_args,
+    failed,
+    history_args,
+    inspect_args,
+    is_complete_code,
+    unreadable,
+)
+from silik_kernel.protocol.wire import signer
+
+log = logging.getLogger("silik.kernel")
 
 
 class MainLoopKernel(Kernel):
@@ -104,6 +119,77 @@ class MainLoopKernel(Kernel):
         # Without an IOPub thread (silik's DirectIOPub) there is nothing to wait for.
         delay = 0.2 if getattr(self.iopub_thread, "thread", None) is not None else 0.0
         main_loop.add_callback(lambda: main_loop.call_later(delay, main_loop.stop))
+
+    # -- typing requests: each answered once, whatever it holds ------------------
+    async def complete_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        async def answer(content: Any) -> dict[str, Any]:
+            code, cursor = complete_args(content)
+            return clamp_cursors(await self.do_complete(code, cursor), code)
+
+        await self._answer(stream, ident, parent, "complete_reply", answer)
+
+    async def inspect_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        async def answer(content: Any) -> dict[str, Any]:
+            return await self.do_inspect(*inspect_args(content))
+
+        await self._answer(stream, ident, parent, "inspect_reply", answer)
+
+    async def is_complete_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        async def answer(content: Any) -> dict[str, Any]:
+            return await self.do_is_complete(is_complete_code(content))
+
+        await self._answer(stream, ident, parent, "is_complete_reply", answer)
+
+    async def history_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        async def answer(content: Any) -> dict[str, Any]:
+            return await self.do_history(**history_args(content))
+
+        await self._answer(stream, ident, parent, "history_reply", answer)
+
+    async def _answer(
+        self,
+        stream: Any,
+        ident: Any,
+        parent: dict[str, Any],
+        reply_type: str,
+        answer: Callable[[Any], Coroutine[Any, Any, dict[str, Any]]],
+    ) -> None:
+        """Send ``answer(content)`` as the reply; a request that does not fit the spec,
+        or a failure of ours, gets an error reply (ipykernel would send none)."""
+        try:
+            content = json_clean(await answer(parent["content"]))
+        except BadRequest as exc:
+            content = failed(reply_type, exc.ename, str(exc))
+        except Exception as exc:
+            log.error("internal error answering a %s", reply_type, exc_info=True)
+            evalue = f"internal error: {type(exc).__name__}: {exc}"
+            content = failed(reply_type, "InternalError", evalue)
+        self.session.send(stream, reply_type, content, parent, ident)
+
+    async def dispatch_shell(
+        self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
+    ) -> None:
+        """As ipykernel's, and a signed request it cannot read gets an error reply."""
+        before = self.get_parent("shell")
+        await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
+        if len(msg) > 1 and self.get_parent("shell") is before:  # not read: not its parent
+            self._answer_unreadable(msg)
+
+    def _answer_unreadable(self, msg: list[Any]) -> None:
+        found = unreadable(signer(self.session), msg)
+        if found is None:
+            return
+        idents, header = found
+        msg_type = header["msg_type"]
+        reply_type = msg_type[: -len("_request")] + "_reply"
+        evalue = f"the {msg_type} could not be read (its parts are not valid JSON objects)"
+        content = failed(reply_type, "InvalidMessage", evalue + "; fix the client that sent it")
+        if reply_type == "execute_reply":
+            content["execution_count"] = self.execution_count
+        parent = {"header": header}
+        self._publish_status("busy", "shell", parent)
+        self.session.send(self.shell_stream, reply_type, content, parent, idents)
+        self._publish_status("idle", "shell", parent)
 
     async def do_history(
         self,
