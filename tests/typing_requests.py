@@ -1,4 +1,5 @@
-"""Malformed typing requests (complete, inspect, is_complete, history), sent
+"""Malformed typing requests (complete, inspect, is_complete, history) and
+execute requests without their code, sent
 as raw signed frames, and what a kernel must do with them: answer each one
 exactly once, with an error that names the field at fault.
 
@@ -25,6 +26,9 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("complete_request", {"code": "ls", "cursor_pos": "2"}, "cursor_pos"),
     ("complete_request", {"code": "ls", "cursor_pos": True}, "cursor_pos"),
     ("complete_request", [], "content"),
+    ("execute_request", {}, "code"),
+    ("execute_request", {"code": None, "silent": False}, "code"),
+    ("execute_request", [], "content"),
     ("inspect_request", {"code": "ls"}, "cursor_pos"),
     ("inspect_request", {"code": "ls", "cursor_pos": 1, "detail_level": "x"}, "detail_level"),
     ("inspect_request", None, "content"),

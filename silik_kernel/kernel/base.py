@@ -16,6 +16,7 @@ from ipykernel.kernelbase import Kernel
 from silik_kernel.kernel.cell_history import CellHistory
 from silik_kernel.kernel.requests import (
     BadRequest,
+    check_execute,
     clamp_cursors,
     complete_args,
     failed,
@@ -120,7 +121,19 @@ class MainLoopKernel(Kernel):
         delay = 0.2 if getattr(self.iopub_thread, "thread", None) is not None else 0.0
         main_loop.add_callback(lambda: main_loop.call_later(delay, main_loop.stop))
 
-    # -- typing requests: each answered once, whatever it holds ------------------
+    # -- requests: each answered once, whatever it holds --------------------------
+    async def execute_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        """As ipykernel's; a request without its code gets an error reply (ipykernel
+        logs it and sends none)."""
+        try:
+            check_execute(parent)
+        except BadRequest as exc:
+            content = failed("execute_reply", exc.ename, str(exc))
+            content["execution_count"] = self.execution_count
+            self.session.send(stream, "execute_reply", content, parent, ident)
+            return
+        await super().execute_request(stream, ident, parent)
+
     async def complete_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         async def answer(content: Any) -> dict[str, Any]:
             code, cursor = complete_args(content)

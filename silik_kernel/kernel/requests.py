@@ -83,6 +83,14 @@ def _code_and_cursor(msg_type: str, content: Mapping[str, Any]) -> tuple[str, in
     return code, min(max(cursor, 0), len(code))
 
 
+def check_execute(request: Mapping[str, Any]) -> None:
+    """An execute_request's content is an object holding its ``code``."""
+    content = _content("execute_request", request.get("content"))
+    _field("execute_request", content, "code", str, "the cell's code")
+    if not isinstance(request.get("metadata"), Mapping):
+        raise BadRequest("execute_request: its `metadata` must be a JSON object")
+
+
 def complete_args(content: Any) -> tuple[str, int]:
     """(code, cursor_pos) of a complete_request, the cursor within the code."""
     return _code_and_cursor("complete_request", _content("complete_request", content))
