@@ -5,7 +5,7 @@
 
 Command lines are valid lines and their mutations (words dropped, doubled,
 swapped or replaced, quotes and odd characters inserted); typing requests are
-complete, inspect, is_complete and history requests, valid or with fields
+complete, inspect, is_complete, history and execute requests, valid or with fields
 dropped, retyped or out of range. Everything is seeded: the same seed sends
 the same messages. Counted:
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -80,7 +81,9 @@ VALID = [
     "ls k1.py",
 ]
 #: commands that start, stop or wait for kernels, or reach the network: a line
-#: starting with one is left out, so the run stays short and its kernels alive
+#: starting with one is left out, so the run stays short and its kernels alive.
+#: Connect mode is left out too: there, lines such as `rm -r a` are IPython's
+#: shell aliases in the sub-kernel.
 COSTLY = {"new", "start", "restart", "stop", "rm", "timeit", ">", "connect", "kernels"}
 WORDS = [
     *("ls", "tree", "cd", "mkdir", "mv", "run", "cat", "source", "info", "history"),
@@ -144,12 +147,19 @@ def typing_requests(rng: random.Random, count: int, codes: list[str]) -> list[tu
     found: list[tuple[str, Any]] = []
     for _ in range(count):
         code = rng.choice(codes) if rng.random() < 0.8 else mutate(rng, rng.choice(codes))
-        kind = rng.choice(["complete", "inspect", "is_complete", "history"])
+        kind = rng.choice(["complete", "inspect", "is_complete", "history", "execute"])
         pos = rng.choice([len(code), rng.randint(0, len(code)), rng.randint(-50, len(code) + 50)])
         content: Any = {
             "complete": {"code": code, "cursor_pos": pos},
             "inspect": {"code": code, "cursor_pos": pos, "detail_level": rng.choice([0, 1])},
             "is_complete": {"code": code},
+            "execute": {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+            },
             "history": {
                 "hist_access_type": rng.choice(["tail", "range", "search"]),
                 "output": rng.random() < 0.5,
@@ -182,7 +192,8 @@ class Fuzzer:
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 (closed in close())
         self.km = KernelManager(kernel_name="silik")
-        self.km.start_kernel(stderr=self.log)
+        self.home = tempfile.mkdtemp(prefix="silik-fuzz-")  # where `cat`, `source` look
+        self.km.start_kernel(stderr=self.log, cwd=self.home)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
@@ -311,6 +322,7 @@ class Fuzzer:
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=False)
             self.log.close()
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 def fuzz(lines: int, requests: int, seed: int, timeout: float = TIMEOUT) -> dict[str, Any]:
