@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sys
@@ -355,6 +356,9 @@ def fuzz(lines: int, requests: int, seed: int, timeout: float = TIMEOUT) -> dict
         fuzzer.close()
     for last_line in fuzzer.logged_tracebacks():
         fuzzer.problem("internal errors", f"in silik's log ({log_path}): {last_line}")
+    if not any(fuzzer.counts.values()):
+        os.unlink(log_path)  # nothing to look into
+        log_path = ""
     return {
         "seed": seed,
         "command lines": lines,
