@@ -112,8 +112,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         self._agent: AbstractAgent[Any, Any] | None = None
         self._agent_error: AgentError | None = None
         self._cell = Cell()
-        self.cell_history = CellHistory()
-        self._outputs: dict[int, str] = {}  # each chat cell's answer, for history with output
+        self.cell_history = CellHistory()  # with each chat cell's answer as its output
         self._silik_toolset: AbstractToolset[Any] | None = None
         self._silik_backend: SilikBackend | None = None
         try:
@@ -326,7 +325,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         except Exception as exc:
             raise self.explain(exc) from None
         self.last_thinking = view.thinking_text
-        self._outputs[self.execution_count] = view.answer
+        self.cell_history.add_output(self.execution_count, view.answer)
         self._cell.reply_metadata = reply_metadata(result)
         return ok_reply(self.execution_count)
 
@@ -383,7 +382,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         self, access: str, output: bool, raw: bool, session: int | None, query: dict[str, Any]
     ) -> dict[str, Any]:
         """With outputs: each cell's final answer."""
-        return self.cell_history.reply(access, output, **query, outputs=self._outputs)
+        return self.cell_history.reply(access, output, **query)
 
     # -- shutdown ------------------------------------------------------------------
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:

@@ -5,13 +5,29 @@ error replies, and the history of their cells."""
 from __future__ import annotations
 
 import asyncio
-import fnmatch
+import logging
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ipykernel._version import kernel_protocol_version
+from ipykernel.jsonutil import json_clean
 from ipykernel.kernelbase import Kernel
+
+from silik_kernel.kernel.cell_history import CellHistory
+from silik_kernel.kernel.requests import (
+    BadRequest,
+    check_execute,
+    clamp_cursors,
+    complete_args,
+    failed,
+    history_args,
+    inspect_args,
+    is_complete_code,
+    unreadable,
+)
+from silik_kernel.protocol.wire import signer
+
+log = logging.getLogger("silik.kernel")
 
 
 class MainLoopKernel(Kernel):
@@ -127,6 +143,89 @@ class MainLoopKernel(Kernel):
         delay = 0.2 if getattr(self.iopub_thread, "thread", None) is not None else 0.0
         main_loop.add_callback(lambda: main_loop.call_later(delay, main_loop.stop))
 
+    # -- requests: each answered once, whatever it holds --------------------------
+    async def execute_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        """As ipykernel's; a request without its code gets an error reply (ipykernel
+        logs it and sends none)."""
+        try:
+            check_execute(parent)
+        except BadRequest as exc:
+            content = failed("execute_reply", exc.ename, str(exc))
+            content["execution_count"] = self.execution_count
+            self.session.send(stream, "execute_reply", content, parent, ident)
+            return
+        await super().execute_request(stream, ident, parent)
+
+    async def complete_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        async def answer(content: Any) -> dict[str, Any]:
+            code, cursor = complete_args(content)
+            return clamp_cursors(await self.do_complete(code, cursor), code)
+
+        await self._answer(stream, ident, parent, "complete_reply", answer)
+
+    async def inspect_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        async def answer(content: Any) -> dict[str, Any]:
+            return await self.do_inspect(*inspect_args(content))
+
+        await self._answer(stream, ident, parent, "inspect_reply", answer)
+
+    async def is_complete_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        async def answer(content: Any) -> dict[str, Any]:
+            return await self.do_is_complete(is_complete_code(content))
+
+        await self._answer(stream, ident, parent, "is_complete_reply", answer)
+
+    async def history_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        async def answer(content: Any) -> dict[str, Any]:
+            return await self.do_history(**history_args(content))
+
+        await self._answer(stream, ident, parent, "history_reply", answer)
+
+    async def _answer(
+        self,
+        stream: Any,
+        ident: Any,
+        parent: dict[str, Any],
+        reply_type: str,
+        answer: Callable[[Any], Coroutine[Any, Any, dict[str, Any]]],
+    ) -> None:
+        """Send ``answer(content)`` as the reply; a request that does not fit the spec,
+        or a failure of ours, gets an error reply (ipykernel would send none)."""
+        try:
+            content = json_clean(await answer(parent["content"]))
+        except BadRequest as exc:
+            content = failed(reply_type, exc.ename, str(exc))
+        except Exception as exc:
+            log.error("internal error answering a %s", reply_type, exc_info=True)
+            evalue = f"internal error: {type(exc).__name__}: {exc}"
+            content = failed(reply_type, "InternalError", evalue)
+        self.session.send(stream, reply_type, content, parent, ident)
+
+    async def dispatch_shell(
+        self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
+    ) -> None:
+        """As ipykernel's, and a signed request it cannot read gets an error reply."""
+        before = self.get_parent("shell")
+        await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
+        if len(msg) > 1 and self.get_parent("shell") is before:  # not read: not its parent
+            self._answer_unreadable(msg)
+
+    def _answer_unreadable(self, msg: list[Any]) -> None:
+        found = unreadable(signer(self.session), msg)
+        if found is None:
+            return
+        idents, header = found
+        msg_type = header["msg_type"]
+        reply_type = msg_type[: -len("_request")] + "_reply"
+        evalue = f"the {msg_type} could not be read (its parts are not valid JSON objects)"
+        content = failed(reply_type, "InvalidMessage", evalue + "; fix the client that sent it")
+        if reply_type == "execute_reply":
+            content["execution_count"] = self.execution_count
+        parent = {"header": header}
+        self._publish_status("busy", "shell", parent)
+        self.session.send(self.shell_stream, reply_type, content, parent, idents)
+        self._publish_status("idle", "shell", parent)
+
     async def do_history(
         self,
         hist_access_type: str,
@@ -223,57 +322,3 @@ def ok_reply(execution_count: int, payload: list[dict[str, Any]] | None = None) 
         "payload": payload if payload is not None else [],
         "user_expressions": {},
     }
-
-
-@dataclass
-class CellHistory:
-    """A kernel's own cells, answered with IPython's history semantics (one
-    session, numbered by cell): what a frontend's up-arrow and ``%history`` read."""
-
-    #: (session, execution_count, source), oldest first
-    cells: list[tuple[int, int, str]] = field(default_factory=list)
-    session: int = 1
-
-    def add(self, execution_count: int, source: str) -> None:
-        self.cells.append((self.session, execution_count, source))
-
-    def select(
-        self,
-        access: str,
-        start: int | None = None,
-        stop: int | None = None,
-        n: int | None = None,
-        pattern: str | None = None,
-        unique: bool = False,
-    ) -> list[tuple[int, int, str]]:
-        items = list(self.cells)
-        if access == "range":
-            first = start or 0
-            return [h for h in items if h[1] >= first and (stop is None or h[1] < stop)]
-        if access == "search":
-            items = [h for h in items if fnmatch.fnmatchcase(h[2], pattern or "*")]
-        if unique:
-            latest = {h[2]: h for h in items}  # keeps the last occurrence of each source
-            items = [h for h in items if latest[h[2]] is h]
-        if access == "tail" or n:
-            items = items[-(n or 10) :]
-        return items
-
-    def reply(
-        self,
-        access: str,
-        output: bool,
-        start: int | None = None,
-        stop: int | None = None,
-        n: int | None = None,
-        pattern: str | None = None,
-        unique: bool = False,
-        outputs: Mapping[int, Any] | None = None,
-    ) -> dict[str, Any]:
-        """A history_reply's content; with ``output``, each input with its output
-        (from ``outputs`` by execution count, None where there is none)."""
-        items: list[Any] = self.select(access, start, stop, n, pattern, unique)
-        if output:
-            found = outputs or {}
-            items = [(s, c, (src, found.get(c))) for s, c, src in items]
-        return {"status": "ok", "history": items}

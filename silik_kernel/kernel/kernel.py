@@ -42,6 +42,7 @@ from silik_kernel.kernel.connect import (
 from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.iopub import DirectIOPub
 from silik_kernel.kernel.replies import Replies
+from silik_kernel.kernel.requests import BadRequest, check_execute
 from silik_kernel.kernel.shell import ShellQueueKernel
 from silik_kernel.kernel.shutdown import (
     SHUTDOWN_WAIT,
@@ -229,6 +230,10 @@ class SilikKernel(ShellQueueKernel):
         if parsed is None:
             return None
         idents, request, frames = parsed
+        try:
+            check_execute(request)
+        except BadRequest:
+            return None  # ipykernel's path: an error reply (MainLoopKernel.execute_request)
         self.set_parent(idents, request, channel="shell")
         self._signer.record(frames[0])  # as Session.deserialize would
         content = request["content"]

@@ -20,6 +20,7 @@ from agents_fixtures.kernels import (
     execute_with_metadata,
     final_display,
 )
+from typing_requests import check_cursor_clamped, check_malformed_requests, check_unreadable_content
 
 
 @pytest.fixture(scope="module")
@@ -338,3 +339,9 @@ def test_config_file_env_precedence_missing_key_and_logfire(tmp_path):
         assert "rosemary" not in history  # the failed turn is not in the conversation
     finally:
         driver.shutdown()
+
+
+def test_malformed_typing_requests_get_one_error_reply_each(chef):
+    check_malformed_requests(chef.kc)
+    check_cursor_clamped(chef.kc)
+    check_unreadable_content(chef.kc)
