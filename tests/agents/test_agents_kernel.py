@@ -13,7 +13,7 @@ import time
 import pytest
 from agents_fixtures.kernels import (
     CHEF,
-    TESTS_DIR,
+    KERNEL_PYTHONPATH,
     AgentDriver,
     agent_prefix,
     displays,
@@ -57,7 +57,7 @@ def test_install_writes_a_spec_with_this_interpreter():
     assert spec["display_name"] == "Chef"
     assert spec["interrupt_mode"] == "message"
     assert spec["language"] == "text"
-    assert spec["env"] == {"PYTHONPATH": str(TESTS_DIR)}
+    assert spec["env"] == {"PYTHONPATH": KERNEL_PYTHONPATH}
 
 
 def test_answer_streams_live_then_each_part_is_placed_once_complete(fresh):

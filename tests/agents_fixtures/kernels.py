@@ -21,6 +21,9 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
+#: The test kernels import the fixtures and the project under test from any directory
+#: (a kernel started by JupyterLab or a console runs elsewhere).
+KERNEL_PYTHONPATH = os.pathsep.join([str(TESTS_DIR), str(TESTS_DIR.parent)])
 CHEF = "agents_fixtures.chef:agent"
 CHEF_CLASS = "agents_fixtures.chef:ChefKernel"
 ORCHESTRA = "agents_fixtures.orchestra:agent"
@@ -46,17 +49,17 @@ def agent_prefix() -> Path:
     if _prefix is None:
         prefix = Path(tempfile.mkdtemp(prefix="silik-agents-test-"))
         atexit.register(shutil.rmtree, prefix, True)
-        env = {**clean_env(), "PYTHONPATH": str(TESTS_DIR)}
+        env = {**clean_env(), "PYTHONPATH": KERNEL_PYTHONPATH}
         cmd = [sys.executable, "-m", "silik_agents", "install", CHEF, "--name", "chef"]
         cmd += ["--display-name", "Chef", "--prefix", str(prefix)]
-        cmd += ["--env", f"PYTHONPATH={TESTS_DIR}"]
+        cmd += ["--env", f"PYTHONPATH={KERNEL_PYTHONPATH}"]
         subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=60)
         from silik_agents.__main__ import main
 
         for target, name in ((CHEF_CLASS, "chef-sub"), (ORCHESTRA, "orchestra")):
             main(
                 ["install", target, "--name", name, "--prefix", str(prefix), "--no-check"]
-                + ["--env", f"PYTHONPATH={TESTS_DIR}"]
+                + ["--env", f"PYTHONPATH={KERNEL_PYTHONPATH}"]
             )
         _prefix = prefix
     return _prefix
@@ -124,6 +127,19 @@ def shown_displays(res: Any) -> list[dict[str, str]]:
             for place in places.get(display_id, []):
                 outputs[place] = content["data"]
     return [data for data in outputs if data]
+
+
+def printed(res: Any) -> str:
+    """What jupyter console prints of a cell: streams and each display_data's text/plain,
+    in order (it ignores update_display_data)."""
+    texts = []
+    for msg in res.of_type("stream", "display_data"):
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            texts.append(content["text"])
+        elif "text/plain" in content["data"]:
+            texts.append(content["data"]["text/plain"] + "\n")
+    return "".join(texts)
 
 
 def final_display(res: Any) -> dict[str, str]:

@@ -16,7 +16,6 @@ import psutil
 import pytest
 from agents_fixtures.kernels import agent_prefix, clean_env
 
-ROOT = Path(__file__).resolve().parents[2]
 EXPECT_TIMEOUT = 60
 ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
 ESC = r"(?:\x1b\[[0-9;?]*[a-zA-Z])*"  # prompt_toolkit colours the prompt number
@@ -40,7 +39,7 @@ def chef_console(tmp_path: Path):
         sys.executable,
         ["-m", "jupyter_console", "--kernel", "chef"],
         env=env,
-        cwd=str(ROOT),  # the kernel runs `python -m silik_agents` from here
+        cwd=str(tmp_path),
         encoding="utf-8",
         dimensions=(40, 200),
         timeout=EXPECT_TIMEOUT,
