@@ -1,5 +1,6 @@
-"""A chat turn shown live in its cell: one display updated in place as the
-answer streams, plus the output of code the agent runs in other kernels."""
+"""A chat turn shown in its cell: its parts (text, tool calls) streamed live in
+notebooks and placed once each when final, plus the output of code the agent
+runs in other kernels under the call that ran it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic_ai.agent import AbstractAgent
@@ -16,7 +18,7 @@ from pydantic_ai.messages import FunctionToolResultEvent, PartDeltaEvent
 from silik_agents.approvals import Approvals, Ask
 from silik_agents.chat import ChatSession, TurnResult
 from silik_agents.config import AgentSettings
-from silik_agents.render import ThinkingMode, TurnView
+from silik_agents.render import Block, ThinkingMode, TurnView
 from silik_agents.toolset import output_sink
 from silik_kernel.protocol.messages import strip_ansi
 
@@ -59,8 +61,8 @@ async def run_live_turn(
 class LiveDisplay:
     """One display updated in place, at most every ``interval`` seconds.
 
-    Nothing is shown until there is something to show; ``live=False`` shows the
-    turn once, when it ends (for frontends that do not render updates).
+    Nothing is shown until there is something to show; with ``live=False`` it
+    shows nothing at all (the turn's parts are then only placed, once each).
     """
 
     def __init__(
@@ -91,33 +93,53 @@ class LiveDisplay:
             return
         self._timer = asyncio.get_running_loop().call_later(wait, self._flush)
 
-    def close(self, *, show: bool) -> None:
-        """The final update (or first and only one, when not live)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if show:
-            self._flush()
+    def clear(self) -> None:
+        """Cancel a scheduled update, and empty the display if it was shown: its
+        content is then placed for good after it (an empty display shows nothing)."""
+        self._cancel()
+        if self.shown:
+            self._send("update_display_data", {})
 
     def _flush(self) -> None:
+        self._cancel()
+        self._last = time.monotonic()
+        self._send("update_display_data" if self.shown else "display_data", self._render())
+        self.shown = True
+
+    def _cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._last = time.monotonic()
-        content = {
-            "data": self._render(),
-            "metadata": {},
-            "transient": {"display_id": self.display_id},
-        }
-        self._publish("update_display_data" if self.shown else "display_data", content)
-        self.shown = True
+
+    def _send(self, msg_type: str, data: dict[str, str]) -> None:
+        content = {"data": data, "metadata": {}, "transient": {"display_id": self.display_id}}
+        self._publish(msg_type, content)
+
+
+@dataclass(eq=False)
+class PlacedPart:
+    """Blocks of the turn shown as one display in their final place; ``bundle`` is
+    kept while one of them may still change (a call whose code output is below it)."""
+
+    blocks: list[Block]
+    display_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    bundle: dict[str, str] | None = None
 
 
 class LiveTurn:
     """What one chat cell shows while its turn runs.
 
-    ``render(view)`` makes the mime bundle of the answer (the kernel's
-    overridable ``render``); ``publish`` sends IOPub messages to the cell.
+    The turn is shown in parts, in order. A part is placed (one display_data with
+    every mime type) once it is settled: text when the next block starts, a tool
+    call when it has its result. What is not settled yet streams in a live display
+    without text/plain, updated in place; when its content is placed, the live
+    display is emptied. So frontends that ignore updates (jupyter console) print
+    each part once, complete, and notebooks show each part once, live until final.
+    A call whose code output or approval prompt must show is placed at once (below
+    the text before it, above the output) and updated in place until it settles.
+
+    ``render(view)`` makes the mime bundle of a part (the kernel's overridable
+    ``render``); ``publish`` sends IOPub messages to the cell.
     """
 
     def __init__(
@@ -129,13 +151,18 @@ class LiveTurn:
         live: bool,
     ) -> None:
         self._publish = publish
+        self._render = render
+        self._live = live
         self.view = TurnView(thinking=thinking)
-        self.display = LiveDisplay(publish, lambda: render(self.view), live=live)
+        self._placed: set[Block] = set()
+        self._changing: list[PlacedPart] = []
+        self._placed_any = False
+        self._tail = self._new_tail()
         self._output_header: str | None = None
 
     async def run(self, turn: Awaitable[TurnResult]) -> TurnResult:
         """Await the turn with this cell as the place where kernel output shows;
-        the display ends with the answer, or with how the turn stopped."""
+        the cell ends with the answer, or with how the turn stopped."""
         sink_token = output_sink.set(self.show_kernel_output)
         try:
             result = await turn
@@ -148,19 +175,29 @@ class LiveTurn:
         finally:
             output_sink.reset(sink_token)
         self.view.finish(result.output)
-        self.display.close(show=True)
+        self._end()
         return result
 
     def _stop(self, status: Literal["interrupted", "failed"]) -> None:
         self.view.status = status
-        self.display.close(show=self.display.shown or not self.view.is_empty)
+        if self._placed_any or self._tail.shown or not self.view.is_empty:
+            self._end()
+
+    def _end(self) -> None:
+        """Every part in its final place; the footer (how the turn ended) with the last."""
+        self._tail.clear()
+        self._update_changing()
+        self._changing.clear()
+        rest = self._unplaced()
+        if rest or not self._placed_any or self.view.status != "done":
+            self._place(rest, last=True)
 
     def on_event(self, event: Any) -> None:
         """An agent event: into the view, and onto the screen (deltas throttled)."""
         self.view.apply(event)
-        self.display.update(force=not isinstance(event, PartDeltaEvent))
+        self._refresh(force=not isinstance(event, PartDeltaEvent))
         if isinstance(event, FunctionToolResultEvent):
-            flush_std_streams()  # what the tool printed shows up now, not at the end
+            flush_std_streams()  # what the tool printed shows up now, under its call
 
     def show_waiting(self, call_id: str | None, args: Any) -> None:
         """Before a prompt goes up: the call waiting for approval (None for a
@@ -170,10 +207,15 @@ class LiveTurn:
             if block is not None:
                 block.status = "asking"
                 block.args = args
-        self.display.update(force=True)
+        self._refresh(force=True)
+        self._place_unsettled()
 
     def show_kernel_output(self, path: str, event: dict[str, Any]) -> None:
-        """Output of code the agent runs, under a header naming its kernel."""
+        """Output of code the agent runs, under the call that runs it and a header
+        naming its kernel."""
+        if self._unplaced():
+            self._refresh(force=True)
+            self._place_unsettled()
         msg_type, content = event.get("msg_type"), event.get("content") or {}
         if path != self._output_header:
             self._output_header = path
@@ -194,6 +236,64 @@ class LiveTurn:
         elif msg_type == "error":
             text = strip_ansi("\n".join(content.get("traceback") or []))
             self._publish("stream", {"name": "stderr", "text": text + "\n"})
+
+    # -- parts -------------------------------------------------------------------
+    def _refresh(self, *, force: bool) -> None:
+        """Place what settled, update placed parts that changed, stream the rest."""
+        rest = self._unplaced()
+        settled = self.view.settled_count(rest)
+        if settled:
+            self._place(rest[:settled])
+        self._update_changing()
+        if len(rest) > settled:
+            self._tail.update(force=force)
+
+    def _place_unsettled(self) -> None:
+        """Show the unsettled blocks now, in place, updated as they change (live
+        frontends only: elsewhere they are placed once they settle)."""
+        rest = self._unplaced()
+        if rest and self._live:
+            self._place(rest, changing=True)
+
+    def _place(self, blocks: list[Block], *, last: bool = False, changing: bool = False) -> None:
+        self._tail.clear()
+        self._tail = self._new_tail()
+        part = PlacedPart(blocks)
+        bundle = self._render(self.view.part(blocks, last=last))
+        content = {"data": bundle, "metadata": {}, "transient": {"display_id": part.display_id}}
+        self._publish("display_data", content)
+        self._placed.update(blocks)
+        self._placed_any = True
+        self._output_header = None  # code output after this part names its kernel again
+        if changing:
+            part.bundle = bundle
+            self._changing.append(part)
+
+    def _update_changing(self) -> None:
+        for part in list(self._changing):
+            bundle = self._render(self.view.part(part.blocks, last=False))
+            if bundle != part.bundle:
+                part.bundle = bundle
+                content = {
+                    "data": bundle,
+                    "metadata": {},
+                    "transient": {"display_id": part.display_id},
+                }
+                self._publish("update_display_data", content)
+            if self.view.settled_count(part.blocks) == len(part.blocks):
+                self._changing.remove(part)
+
+    def _unplaced(self) -> list[Block]:
+        return [block for block in self.view.blocks if block not in self._placed]
+
+    def _new_tail(self) -> LiveDisplay:
+        return LiveDisplay(self._publish, self._live_bundle, live=self._live)
+
+    def _live_bundle(self) -> dict[str, str]:
+        """The unplaced blocks without text/plain: frontends that cannot update a
+        display (they print text/plain at once) wait for the placed part."""
+        bundle = self._render(self.view.part(self._unplaced(), last=False))
+        return {mime: data for mime, data in bundle.items() if mime != "text/plain"}
 
 
 def flush_std_streams() -> None:

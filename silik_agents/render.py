@@ -30,6 +30,8 @@ from pydantic_ai.messages import (
     ToolCallPartDelta,
 )
 
+from silik_agents.tool_results import result_summary
+
 ThinkingMode = Literal["collapsed", "shown", "hidden"]
 ToolStatus = Literal[
     "streaming", "running", "asking", "approved", "denied", "done", "failed", "retry"
@@ -37,6 +39,8 @@ ToolStatus = Literal[
 
 ARGS_LIMIT = 160
 RESULT_LIMIT = 200
+#: A tool call in one of these states changes no more.
+SETTLED_TOOL: frozenset[str] = frozenset({"done", "failed", "denied", "retry"})
 
 
 @dataclass(eq=False)
@@ -105,7 +109,7 @@ class TurnView:
             part = event.part
             block = self._tool(part.tool_call_id, part.tool_name)
             outcome = getattr(part, "outcome", "success")
-            block.result = short(_content_text(part))
+            block.result = short(result_summary(part))
             block.status = {
                 "success": "done",
                 "denied": "denied",
@@ -195,6 +199,24 @@ class TurnView:
                 self.blocks.append(TextBlock(output))
         elif output is not None:
             self.blocks.append(OutputBlock(output))
+
+    def part(self, blocks: list[Block], *, last: bool) -> TurnView:
+        """Some of this turn's blocks, to render alone (the footer goes with the last part)."""
+        status = self.status if last else "running"
+        return TurnView(thinking=self.thinking, blocks=list(blocks), status=status)
+
+    def settled_count(self, blocks: list[Block]) -> int:
+        """How many of ``blocks`` (the end of this turn) lead off settled: text and
+        thinking once a later block started, tool calls once they have their result."""
+        over = self.status != "running"
+        for count, block in enumerate(blocks):
+            if isinstance(block, ToolBlock):
+                settled = block.status in SETTLED_TOOL
+            else:
+                settled = over or count < len(blocks) - 1 or isinstance(block, OutputBlock)
+            if not settled:
+                return count
+        return len(blocks)
 
     @property
     def answer(self) -> str:

@@ -66,28 +66,28 @@ async def test_forced_update_flushes_now_and_cancels_the_scheduled_one():
     assert len(published) == 2  # the scheduled flush was cancelled
 
 
-async def test_close_cancels_a_scheduled_update_and_shows_the_last_state():
+async def test_clear_cancels_a_scheduled_update_and_empties_a_shown_display():
     published = Published()
     render, _ = counting_render()
     display = LiveDisplay(published, render, interval=0.2)
+    display.clear()  # never shown: nothing to empty
+    assert published == []
     display.update()
     display.update()  # scheduled
-    display.close(show=False)
+    display.clear()
     await asyncio.sleep(0.3)
-    assert published.types() == ["display_data"]
-    display.close(show=True)
     assert published.types() == ["display_data", "update_display_data"]
+    assert published[-1][1]["data"] == {}
 
 
-async def test_not_live_shows_the_turn_once_when_it_ends():
+async def test_not_live_shows_nothing():
     published = Published()
     render, _ = counting_render()
     display = LiveDisplay(published, render, live=False)
     for _ in range(5):
         display.update(force=True)
+    display.clear()
     assert published == []
-    display.close(show=True)
-    assert published.types() == ["display_data"]
 
 
 def test_kernel_output_shows_under_a_header_per_kernel():
@@ -110,21 +110,84 @@ def test_kernel_output_shows_under_a_header_per_kernel():
     ]
 
 
-async def test_a_turn_streams_into_one_display_and_ends_with_the_answer():
+def placed(published: Published) -> list[str]:
+    """The text/plain of each display placed for good (what jupyter console prints)."""
+    return [
+        c["data"]["text/plain"]
+        for t, c in published
+        if t == "display_data" and "text/plain" in c["data"]
+    ]
+
+
+def notebook_view(published: Published) -> list[str]:
+    """What a notebook shows at the end: outputs in order, displays updated in place."""
+    outputs: list[Any] = []
+    for msg_type, content in published:
+        if msg_type == "stream":
+            outputs.append(content["text"])
+        elif msg_type == "display_data":
+            outputs.append(content)
+        elif msg_type == "update_display_data":
+            display_id = content["transient"]["display_id"]
+            for i, out in enumerate(outputs):
+                if isinstance(out, dict) and out["transient"].get("display_id") == display_id:
+                    outputs[i] = {**out, "data": content["data"]}
+    texts = [o if isinstance(o, str) else o["data"].get("text/plain") for o in outputs]
+    return [t for t in texts if t is not None]
+
+
+async def run_turn(prompt: str, **settings: Any) -> tuple[Published, TurnView]:
     published = Published()
-    result, view = await run_live_turn(
+    _, view = await run_live_turn(
         ChatSession(),
         make_agent(),
-        "tell me something",
-        settings=AgentSettings(),
+        prompt,
+        settings=AgentSettings(**settings),
         publish=published,
         render=TurnView.bundle,
         ask=None,
     )
-    assert result.output == view.answer == "You said: tell me something"
-    assert published.types()[0] == "display_data"
-    assert set(published.types()[1:]) == {"update_display_data"}
-    assert published[-1][1]["data"]["text/plain"] == "You said: tell me something"
+    return published, view
+
+
+async def test_a_turn_streams_live_and_places_each_part_once():
+    published, view = await run_turn("add 2 and 3")
+    assert view.answer == "The tool said: 5"
+    live = [c["data"] for t, c in published if "text/plain" not in c["data"]]
+    assert len([data for data in live if data]) >= 2  # streamed, markdown only
+    assert placed(published) == ["[tool] add(a=2, b=3) -> 5", "The tool said: 5"]
+    assert notebook_view(published) == placed(published)
+
+
+async def test_not_live_places_each_part_once_and_updates_nothing():
+    published, _ = await run_turn("add 2 and 3", live=False)
+    assert published.types() == ["display_data", "display_data"]
+    assert placed(published) == ["[tool] add(a=2, b=3) -> 5", "The tool said: 5"]
+
+
+def test_code_output_shows_under_the_call_that_ran_it():
+    from pydantic_ai.messages import (
+        FunctionToolCallEvent,
+        FunctionToolResultEvent,
+        ToolCallPart,
+        ToolReturnPart,
+    )
+
+    published = Published()
+    turn = LiveTurn(published, TurnView.bundle, thinking="collapsed", live=True)
+    call = ToolCallPart("run_code", {"path": "~/a.py", "code": "print(42)"}, tool_call_id="c1")
+    turn.on_event(FunctionToolCallEvent(call))
+    turn.show_kernel_output("~/a.py", {"msg_type": "stream", "content": {"text": "42\n"}})
+    result = {"path": "~/a.py", "status": "ok", "stdout": "42\n", "stderr": "", "results": []}
+    turn.on_event(FunctionToolResultEvent(ToolReturnPart("run_code", result, tool_call_id="c1")))
+    # console: the call as it started, then its output
+    assert placed(published) == ["[tool] run_code(path='~/a.py', code='print(42)') running…"]
+    # notebook: the call with its result, then its output
+    assert notebook_view(published) == [
+        "[tool] run_code(path='~/a.py', code='print(42)') -> ok: 42",
+        "── ~/a.py ──\n",
+        "42\n",
+    ]
 
 
 async def test_the_sink_is_set_only_while_the_turn_runs():
@@ -165,7 +228,8 @@ async def test_an_interrupted_turn_says_so_in_its_display():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=5)
-    assert "interrupted" in published[-1][1]["data"]["text/plain"]
+    assert "interrupted" in placed(published)[-1]
+    assert notebook_view(published)[-1] == placed(published)[-1]
     assert chat.messages == []
 
 

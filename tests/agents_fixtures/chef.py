@@ -10,6 +10,8 @@ latest user message, so a test chooses the behaviour by what it types:
 - "run code"       calls run_code(code="1+1", kernel="k1.py"), which needs approval
 - "think"          streams a thinking part, then an answer
 - "slow"           streams 400 tokens, 25 ms apart (for interrupts)
+- "add A and B"    calls add(a=A, b=B), its arguments in two chunks, then answers
+                   word by word, 30 ms apart (several live updates)
 - anything else    "You said: ..."
 """
 
@@ -56,6 +58,8 @@ async def script(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator
             text = f"The tool said: {ret.content}"
         for chunk in _words(text):
             yield chunk
+            if ret.tool_name == "add":
+                await asyncio.sleep(0.03)
         return
     prompts = _user_prompts(messages)
     prompt = prompts[-1] if prompts else ""
@@ -69,6 +73,9 @@ async def script(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator
     elif "run code" in low:
         yield {0: DeltaToolCall(name="run_code", json_args='{"code": "1+1",', tool_call_id="t3")}
         yield {0: DeltaToolCall(json_args=' "kernel": "k1.py"}')}
+    elif m := re.match(r"add (\d+) and (\d+)", low):
+        yield {0: DeltaToolCall(name="add", json_args=f'{{"a": {m.group(1)},', tool_call_id="t4")}
+        yield {0: DeltaToolCall(json_args=f' "b": {m.group(2)}}}')}
     elif "what" in low and "remember" in low:
         found = [m.group(1) for p in prompts[:-1] if (m := re.search(r"remember (\w+)", p))]
         text = f"You asked me to remember {found[-1]}." if found else "I don't remember anything."

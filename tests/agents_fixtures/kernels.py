@@ -21,8 +21,12 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
+#: The test kernels import the fixtures and the project under test from any directory
+#: (a kernel started by JupyterLab or a console runs elsewhere).
+KERNEL_PYTHONPATH = os.pathsep.join([str(TESTS_DIR), str(TESTS_DIR.parent)])
 CHEF = "agents_fixtures.chef:agent"
 CHEF_CLASS = "agents_fixtures.chef:ChefKernel"
+ORCHESTRA = "agents_fixtures.orchestra:agent"
 #: Variables a developer may have set that would change what the kernels do.
 SCRUBBED_ENV = (
     "OPENAI_API_KEY",
@@ -40,22 +44,23 @@ _prefix: Path | None = None
 
 
 def agent_prefix() -> Path:
-    """A prefix holding the `chef` (via the CLI) and `chef-sub` kernelspecs."""
+    """A prefix holding the `chef` (via the CLI), `chef-sub` and `orchestra` kernelspecs."""
     global _prefix
     if _prefix is None:
         prefix = Path(tempfile.mkdtemp(prefix="silik-agents-test-"))
         atexit.register(shutil.rmtree, prefix, True)
-        env = {**clean_env(), "PYTHONPATH": str(TESTS_DIR)}
+        env = {**clean_env(), "PYTHONPATH": KERNEL_PYTHONPATH}
         cmd = [sys.executable, "-m", "silik_agents", "install", CHEF, "--name", "chef"]
         cmd += ["--display-name", "Chef", "--prefix", str(prefix)]
-        cmd += ["--env", f"PYTHONPATH={TESTS_DIR}"]
+        cmd += ["--env", f"PYTHONPATH={KERNEL_PYTHONPATH}"]
         subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=60)
         from silik_agents.__main__ import main
 
-        main(
-            ["install", CHEF_CLASS, "--name", "chef-sub", "--prefix", str(prefix), "--no-check"]
-            + ["--env", f"PYTHONPATH={TESTS_DIR}"]
-        )
+        for target, name in ((CHEF_CLASS, "chef-sub"), (ORCHESTRA, "orchestra")):
+            main(
+                ["install", target, "--name", name, "--prefix", str(prefix), "--no-check"]
+                + ["--env", f"PYTHONPATH={KERNEL_PYTHONPATH}"]
+            )
         _prefix = prefix
     return _prefix
 
@@ -134,10 +139,48 @@ def displays(res: Any) -> list[dict[str, Any]]:
     return res.of_type("display_data", "update_display_data")
 
 
+def shown_displays(res: Any) -> list[dict[str, str]]:
+    """The cell's displays as a notebook keeps them: each display_data in its place,
+    replaced by every later update_display_data of its display_id; empty ones dropped."""
+    outputs: list[dict[str, str]] = []
+    places: dict[str, list[int]] = {}
+    for msg in displays(res):
+        content = msg["content"]
+        display_id = content.get("transient", {}).get("display_id")
+        if msg["msg_type"] == "display_data":
+            outputs.append(content["data"])
+            if display_id:
+                places.setdefault(display_id, []).append(len(outputs) - 1)
+        else:
+            for place in places.get(display_id, []):
+                outputs[place] = content["data"]
+    return [data for data in outputs if data]
+
+
+def printed(res: Any) -> str:
+    """What jupyter console prints of a cell: streams and each display_data's text/plain,
+    in order (it ignores update_display_data)."""
+    texts = []
+    for msg in res.of_type("stream", "display_data"):
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            texts.append(content["text"])
+        elif "text/plain" in content["data"]:
+            texts.append(content["data"]["text/plain"] + "\n")
+    return "".join(texts)
+
+
 def final_display(res: Any) -> dict[str, str]:
-    shown = displays(res)
+    """What the cell shows at the end: its displays' text joined, per mime type."""
+    shown = shown_displays(res)
     assert shown, f"no display in {[m['msg_type'] for m in res.messages]}"
-    return shown[-1]["content"]["data"]
+    joined: dict[str, list[str]] = {}
+    for data in shown:
+        for mime, text in data.items():
+            joined.setdefault(mime, []).append(text)
+    return {
+        mime: ("\n\n" if mime == "text/markdown" else "\n").join(t) for mime, t in joined.items()
+    }
 
 
 def execute_with_metadata(driver: AgentDriver, code: str, metadata: dict[str, Any]) -> str:

@@ -46,6 +46,16 @@ def _turn(messages: list[ModelMessage]) -> tuple[str, list[ToolReturnPart]]:
 
 
 async def script(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[object]:
+    """Tool calls, then the answer in chunks of a few characters, as a model streams it."""
+    async for chunk in _plan(messages):
+        if isinstance(chunk, str):
+            for start in range(0, len(chunk), 8):
+                yield chunk[start : start + 8]
+        else:
+            yield chunk
+
+
+async def _plan(messages: list[ModelMessage]) -> AsyncIterator[object]:
     prompt, returns = _turn(messages)
     word = prompt.split()[0].lower() if prompt.split() else ""
     plan = list(PLANS.get(word, []))

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from agents_fixtures.fake_openai import Call, ScriptedOpenAI, images_in
-from agents_fixtures.kernels import clean_env, final_display
+from agents_fixtures.kernels import clean_env, final_display, printed
 from conftest import KernelDriver
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "agents"
@@ -169,6 +169,12 @@ def test_pydata_loads_a_csv_and_shows_tables_and_plots(installed_examples, tmp_p
             assert base64.b64decode(pngs[0]).startswith(b"\x89PNG")
             answer = final_display(res)["text/plain"]
             assert answer.endswith("The temperature rises from 12.5 to 16.5 °C over 5 days.")
+            # In a console too: each call, its output under it, the answer once at the end.
+            console = printed(res)
+            assert console.count("The temperature rises") == 1
+            loaded = console.index("[tool] load_csv(path='data.csv')")
+            assert loaded < console.index("── ~/pydata.py ──") < console.index("df: 5 rows")
+            assert console.rindex("── ~/pydata.py ──") < console.index("The temperature rises")
 
             requests = server.requests
             assert len(requests) == 4
@@ -300,6 +306,13 @@ def test_orchestrator_works_in_the_parent_tree_and_cleans_up(parent):
     assert final_display(res)["text/plain"].endswith(
         "Squares: 285, cubes: 2025. Kept both kernels."
     )
+    # What a console prints: each run_code call, its output under it, the answer once.
+    console = printed(res)
+    assert console.count("Squares: 285, cubes: 2025.") == 1
+    squares = console.index("[tool] run_code(path='~/work/squares.py'")
+    cubes = console.index("[tool] run_code(path='~/work/cubes.py'")
+    assert squares < console.index("── ~/work/squares.py ──\n285\n") < cubes
+    assert cubes < console.index("── ~/work/cubes.py ──\n2025\n") < console.index("Squares: 285")
     # the model saw the kernelspecs it can start, and got every silik tool
     specs = json.loads(tool_results(parent.server.requests[1])[0])
     assert {"python3", "orchestrator"} <= {s["name"] for s in specs}

@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 import psutil
 import pytest
+from agents_fixtures.kernels import agent_prefix
 from nbformat.v4 import new_code_cell, new_notebook
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,6 +57,10 @@ CELLS = [
     "@interact(n=(0, 10))\n"
     "def double(n=3):\n"
     "    print('double', n * 2)",
+    "/cmd",
+    "new chef -l chef",  # the scripted agent kernel of tests/agents_fixtures
+    "> chef.txt",
+    "add 2 and 3",  # a tool call, then the answer streamed word by word
 ]
 
 
@@ -94,6 +99,7 @@ class LabServer:
             "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
             "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
             "IPYTHONDIR": str(home / "ipython"),
+            "JUPYTER_PATH": str(agent_prefix() / "share" / "jupyter"),  # the test agents
         }
         self.log = open(home / "jupyterlab.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -254,6 +260,18 @@ def _drive_notebook(page: Any, lab: LabServer) -> None:
     interactive.locator(".widget-slider").wait_for()
     interactive.get_by_text("double 6").wait_for()
     assert page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").count() == 0
+
+    # An agent's turn: live Markdown, then each part once (the live displays end empty).
+    for index in (10, 11, 12, 13):
+        _run_cell(page, index)
+    cell = page.locator(".jp-Cell").nth(13)
+    cell.get_by_text("The tool said: 5").wait_for()
+    # Two rendered outputs, the call and the answer; the emptied live displays render nothing.
+    assert cell.locator(".jp-OutputArea-child").count() == 2
+    assert cell.locator(".jp-RenderedMarkdown code").all_inner_texts() == ["add(a=2, b=3)", "5"]
+    shown = "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
+    assert shown.count("add(a=2, b=3)") == 1 and shown.count("The tool said: 5") == 1, shown
+    assert shown.index("add(a=2, b=3)") < shown.index("The tool said: 5"), shown
 
 
 def _press_slider(page: Any, slider: Any, key: str, readout: str) -> None:
