@@ -159,7 +159,7 @@ def ten_in_a_tree(spec: AgentSpec, n: int) -> tuple[float, float]:
         for kind in ("python3", NAME):
             folder = kind.replace("-", "_")
             silik.cell(f"mkdir {folder}\nnew {kind} -n {n} -d {folder}")
-            silik.cell(f"run {'pass' if kind == 'python3' else '/help'} {folder}/*")  # loaded
+            silik.cell(f"broadcast {'pass' if kind == 'python3' else '/help'} {folder}/*")  # loaded
             time.sleep(1)
             kids = silik.process.children()
             per.append(sum(p.memory_info().rss for p in kids) / len(kids) / 2**20)
