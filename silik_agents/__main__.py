@@ -69,10 +69,9 @@ def run(argv: list[str]) -> int:
     sys.path[:0] = ours.path
     # The pydantic-ai welcome banner would land in the first cell's stderr.
     os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
-    from silik_agents.app import launch
-    from silik_agents.target import kernel_class_for
+    from silik_agents.app import launch_target
 
-    launch(kernel_class_for(ours.target, ours.name), kernel_args)
+    launch_target(ours.target, ours.name, kernel_args)
     return 0
 
 

@@ -35,6 +35,7 @@ from silik_agents.commands import (
 )
 from silik_agents.config import LoadedSettings, load_settings
 from silik_agents.errors import AgentError, agent_load_error, explain, internal_error
+from silik_agents.identity import IMPLEMENTATION, LANGUAGE_INFO
 from silik_agents.live import run_live_turn
 from silik_agents.model_choice import ModelChoice, build_model, choose_model, turn_model
 from silik_agents.observability import start_tracing
@@ -50,16 +51,6 @@ from silik_kernel.kernel.base import (
 )
 
 log = logging.getLogger("silik.agents")
-
-#: Cells are messages in plain text (Markdown where the frontend highlights it).
-LANGUAGE_INFO = {
-    "name": "text",
-    "mimetype": "text/plain",
-    "file_extension": ".txt",
-    "pygments_lexer": "text",
-    "codemirror_mode": "markdown",
-    "version": __version__,
-}
 
 
 @dataclass
@@ -86,7 +77,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
     live.py (a turn shown in its cell), approvals.py, commands.py and chat.py.
     """
 
-    implementation = "silik-agents"
+    implementation = IMPLEMENTATION
     implementation_version = __version__
     language_info = LANGUAGE_INFO
     help_links: list[dict[str, str]] = []
@@ -103,7 +94,9 @@ class AgentKernel(ChatCommands, MainLoopKernel):
     use_silik_tools: bool = True
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # A BootKernel that has become this class (boot.py) is set up already.
+        if not self.__dict__.get("_booted"):
+            super().__init__(**kwargs)
         self.commands: dict[str, ChatCommand] = collect_commands(type(self))
         self.chat = ChatSession()
         self.session_model: ModelChoice | None = None  # set by /model NAME
