@@ -69,12 +69,16 @@ class BootKernel(MainLoopKernel):
             pass
 
     def _become(self, cls: type | None) -> None:
+        old_class = type(self)
         try:
             if cls is not None and not self.shutting_down:
                 become(self, cls)
         except Exception:
-            log.error("could not set up the agent kernel", exc_info=True)
+            # Half set up is worse than not loaded: stay as we were, and every cell says why.
+            self.__class__ = old_class
+            _rebind_handlers(self)
             self._load_failure = traceback.format_exc().strip()
+            log.error("could not set up the agent kernel", exc_info=True)
         finally:
             self._loaded.set()
 
@@ -161,7 +165,13 @@ def become(kernel: BootKernel, cls: type) -> None:
     for init in cls._instance_inits:  # type: ignore[attr-defined]
         if init not in old._instance_inits:  # type: ignore[attr-defined]
             init(kernel)
-    for handlers in (kernel.shell_handlers, kernel.control_handlers):
-        for msg_type in handlers:
-            handlers[msg_type] = getattr(kernel, msg_type)
+    _rebind_handlers(kernel)
     cls.__init__(kernel, **kernel._init_kwargs)
+
+
+def _rebind_handlers(kernel: Any) -> None:
+    """Point every shell and control handler at the method of the kernel's class now
+    (a handler is not always named after its message type: comm_open)."""
+    for handlers in (kernel.shell_handlers, kernel.control_handlers):
+        for msg_type, handler in handlers.items():
+            handlers[msg_type] = getattr(kernel, handler.__name__)

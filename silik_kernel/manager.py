@@ -25,7 +25,7 @@ from silik_kernel.subkernels.subkernel import SubKernel
 from silik_kernel.tree import Folder, KernelEntry, Tree
 
 if TYPE_CHECKING:
-    from silik_kernel.subkernels.gateway.client import GatewayRegistry
+    pass
 
 # SpecInfo and KernelRecord are what the manager hands out: importable from here.
 __all__ = ["KernelRecord", "SilikManager", "SpecInfo"]
@@ -67,11 +67,6 @@ class SilikManager:
         )
 
     # -- kernelspecs -------------------------------------------------------
-    @property
-    def gateways(self) -> GatewayRegistry:
-        """Jupyter Kernel/Enterprise Gateways; SILIK_GATEWAY_URL is the session's default."""
-        return self.starter.gateways
-
     def session_gateway(self) -> str | None:
         """The session's default gateway URL, if any (read without importing the
         gateway client)."""
@@ -79,7 +74,7 @@ class SilikManager:
 
     async def remote_kernelspecs(self, gateway: str | None = None) -> tuple[str, list[SpecInfo]]:
         """The gateway's host and kernelspecs (None: the session's gateway)."""
-        gw = await self.gateways.get(gateway)
+        gw = await self.starter.gateways.get(gateway)  # SILIK_GATEWAY_URL: the default
         specs = await gw.kernelspecs()
         return gw.host, [SpecInfo(s.name, s.display_name, s.language) for s in specs]
 

@@ -24,6 +24,7 @@ from silik_kernel.commands.plugins import load_plugins
 from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.commands.runner import CellRunner
 from silik_kernel.errors import SilikError
+from silik_kernel.kernel.agent_bridge import AgentBridge
 from silik_kernel.kernel.assist import TypingAssist
 from silik_kernel.kernel.base import (
     CellHistory,
@@ -52,7 +53,7 @@ from silik_kernel.kernel.shutdown import (
 )
 from silik_kernel.manager import SilikManager
 from silik_kernel.protocol.wire import signer
-from silik_kernel.runtime_files import private_dir, remove_private_dir, remove_stale
+from silik_kernel.runtime_files import remove_private_dir, remove_stale
 from silik_kernel.subkernels.execution import ExecuteOptions
 
 log = logging.getLogger("silik.kernel")
@@ -93,7 +94,6 @@ class SilikKernel(ShellQueueKernel):
         self.commands = load_plugins(type(self).commands)
         self._plugin_report = list(self.commands.problems)  # shown once, on the first cell
         self.manager = SilikManager()
-        self.bridge: Any = None  # the BridgeServer, once a child needs it
         self.state = CellState()
         self.connect = ConnectMode(self.manager)
         self.cell_history = CellHistory()
@@ -175,29 +175,11 @@ class SilikKernel(ShellQueueKernel):
         self.shell.take_beside = self.beside.take
         self.pass_through.spawn = self.shell.task
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        self.manager.agent_credentials = self._agent_credentials
+        self.bridge = AgentBridge(self.manager, self.commands)
+        self.manager.agent_credentials = self.bridge.credentials
 
     def _topic(self, topic: str) -> bytes:
         return self.replies.topic(topic)
-
-    def _agent_credentials(self, spec_name: str, kernel_id: str) -> dict[str, str]:
-        """Bridge credentials for an agent kernel the user starts, held to the policy
-        of its config file as it is now (agents act on this tree through the bridge).
-
-        The bridge starts with the first agent, so a silik without agents never
-        imports or serves it.
-        """
-        from silik_kernel.agent_policy import BRIDGE_FILE_ENV, policy_of_spec
-        from silik_kernel.bridge import BridgeServer
-        from silik_kernel.service import ManagerService
-
-        if self.bridge is None:
-            self.bridge = BridgeServer(
-                ManagerService(self.manager, self.commands), private_dir().path
-            )
-            self.bridge.start()
-        policy = policy_of_spec(self.manager.ksm.get_kernel_spec(spec_name), spec_name)
-        return {BRIDGE_FILE_ENV: self.bridge.issue(kernel_id, policy)}
 
     async def _ask_frontend(self, content: dict[str, Any], parent: dict[str, Any]) -> str:
         """Relay an input_request to our frontend and wait for its answer, interruptibly."""
@@ -377,7 +359,7 @@ class SilikKernel(ShellQueueKernel):
     # -- shutdown ------------------------------------------------------------
     async def _stop_everything(self) -> None:
         self.shutting_down = True
-        await stop_everything(self.manager, self.bridge)
+        await stop_everything(self.manager, self.bridge.server)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Runs on the control thread: stop every owned sub-kernel on the main loop."""
