@@ -528,7 +528,7 @@ def agent_tool_overhead(n: int) -> tuple[float, float]:
         backend = LocalBackend(caller="bench")
         try:
             tools = silik_toolset(backend)
-            await backend.manager.start("python3", ["b"], started_by="bench")
+            await backend.manager.start("python3", ["b"], started_by="bench", owner="bench")
             sub = backend.manager.subkernel("~/b.py")
             run_code = tools.tools["run_code"].function
 

@@ -12,19 +12,21 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jupyter_core.paths import jupyter_config_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from silik_kernel.agent_marks import (  # noqa: F401 - re-exported: the policy side of it
+    AGENT_METADATA_KEY,
+    BRIDGE_FILE_ENV,
+    is_agent_spec,
+)
 
 if TYPE_CHECKING:
     from jupyter_client.kernelspec import KernelSpec
 
 CONFIG_ENV = "SILIK_AGENT_CONFIG"
-#: Names the file with an agent kernel's own bridge credentials; no other kernel has it.
-BRIDGE_FILE_ENV = "SILIK_BRIDGE_FILE"
-#: The kernelspec metadata key that marks an agent kernel (see silik_agents/install.py).
-AGENT_METADATA_KEY = "silik_agents"
 
 
 class ToolPolicy(BaseModel):
@@ -96,11 +98,6 @@ def config_path(kernel_name: str, environ: Mapping[str, str] | None = None) -> P
         return Path(env[CONFIG_ENV]).expanduser()
     config_dir = env.get("JUPYTER_CONFIG_DIR") or jupyter_config_dir()
     return Path(config_dir).expanduser() / "silik_agents" / f"{kernel_name}.toml"
-
-
-def is_agent_spec(metadata: Mapping[str, Any]) -> bool:
-    """Whether a kernelspec's metadata marks an agent kernel."""
-    return isinstance(metadata.get(AGENT_METADATA_KEY), dict)
 
 
 def agent_config_name(spec_name: str, argv: list[str]) -> str:

@@ -163,7 +163,9 @@ class BridgeServer:
         if not _verify(key, signature, payload):
             log.warning("bridge: refused a message with a bad signature (kernel %s)", caller.id)
             return None
-        if caller.id not in self.service.manager.records:
+        manager = self.service.manager
+        # A kernel being stopped may still stop what it started (an agent's cleanup).
+        if caller.id not in manager.records and caller.id not in manager.stopping:
             log.warning("bridge: refused kernel %s, which is no longer in the tree", caller.id)
             self._revoke(caller.id)
             return None

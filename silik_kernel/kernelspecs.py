@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-from silik_kernel.agent_policy import is_agent_spec
+from silik_kernel.agent_marks import is_agent_spec
 from silik_kernel.errors import SilikError
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-from silik_kernel.agent_policy import BRIDGE_FILE_ENV
+from silik_kernel.agent_marks import BRIDGE_FILE_ENV
 from silik_kernel.errors import STOPPED_REASON, KernelDiedError, SilikError
 from silik_kernel.kernelspecs import SpecInfo, find_kernelspec, list_kernelspecs
 from silik_kernel.records import KernelRecord

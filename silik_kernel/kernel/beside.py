@@ -81,6 +81,8 @@ class BesideCells:
         self, idents: list[bytes], request: dict[str, Any]
     ) -> Coroutine[Any, Any, None] | None:
         content = request["content"]
+        if not isinstance(content, dict):
+            return None  # a malformed request waits its turn and gets its error reply then
         session = request["header"].get("session")
         code = content.get("code")
         running = (self.running().get("header") or {}).get("session", "")

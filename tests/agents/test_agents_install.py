@@ -58,9 +58,9 @@ def test_installed_from_the_project_folder_the_kernel_works_anywhere(tmp_path):
     assert str(project) in done.stderr and "pip install -e ." in done.stderr
     driver = AgentDriver("cookproj", dirs=[str(data / "kernels")], cwd=str(elsewhere))
     try:
-        banner = driver.request("kernel_info")["content"]["banner"]
-        assert "Model: test" in banner
         assert final_display(driver.ok("what is cooking?"))["text/plain"] == "soup is ready"
+        # Loaded (the first cell waited for it), the banner names the model.
+        assert "Model: test" in driver.request("kernel_info")["content"]["banner"]
     finally:
         driver.shutdown()
 
@@ -72,10 +72,12 @@ def test_an_agent_that_cannot_load_claims_no_model_and_says_how_to_fix_it(tmp_pa
     (kernels / "lost" / "kernel.json").write_text(json.dumps(spec))
     driver = AgentDriver("lost", dirs=[str(kernels)], SILIK_AGENT_MODEL="test")
     try:
+        # Before and after the load (which the first cell waits for), no model is claimed.
+        assert "Model:" not in driver.request("kernel_info")["content"]["banner"]
+        res = driver.fails("hello")
         banner = driver.request("kernel_info")["content"]["banner"]
         assert "Model:" not in banner
         assert "could not load" in banner
-        res = driver.fails("hello")
         assert res.content["ename"] == "AgentLoadError"
         assert "no module named 'lostproj_nowhere'" in res.error
         assert "pip install -e ." in res.error

@@ -32,7 +32,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 from silik_kernel.bridge import BridgeClient, BridgeInfo
 from silik_kernel.service import ServiceError
 print("env", repr(os.environ.get("SILIK_BRIDGE_FILE")))
-found = glob.glob(os.path.join(jupyter_runtime_dir(), "silik-bridge-*", "agent-*.json"))
+found = glob.glob(os.path.join(jupyter_runtime_dir(), "silik-*", "silik-bridge-*", "agent-*.json"))
 found += glob.glob("/tmp/silik-bridge-*/agent-*.json")
 print("files", len(found))
 for path in found:
