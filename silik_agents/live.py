@@ -112,8 +112,12 @@ class LiveDisplay:
             self._timer = None
 
     def _send(self, msg_type: str, data: dict[str, str]) -> None:
-        content = {"data": data, "metadata": {}, "transient": {"display_id": self.display_id}}
-        self._publish(msg_type, content)
+        self._publish(msg_type, _display(data, self.display_id))
+
+
+def _display(bundle: dict[str, str], display_id: str) -> dict[str, Any]:
+    """A (update_)display_data's content."""
+    return {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}}
 
 
 @dataclass(eq=False)
@@ -260,8 +264,7 @@ class LiveTurn:
         self._tail = self._new_tail()
         part = PlacedPart(blocks)
         bundle = self._render(self.view.part(blocks, last=last))
-        content = {"data": bundle, "metadata": {}, "transient": {"display_id": part.display_id}}
-        self._publish("display_data", content)
+        self._publish("display_data", _display(bundle, part.display_id))
         self._placed.update(blocks)
         self._placed_any = True
         self._output_header = None  # code output after this part names its kernel again
@@ -274,12 +277,7 @@ class LiveTurn:
             bundle = self._render(self.view.part(part.blocks, last=False))
             if bundle != part.bundle:
                 part.bundle = bundle
-                content = {
-                    "data": bundle,
-                    "metadata": {},
-                    "transient": {"display_id": part.display_id},
-                }
-                self._publish("update_display_data", content)
+                self._publish("update_display_data", _display(bundle, part.display_id))
             if self.view.settled_count(part.blocks) == len(part.blocks):
                 self._changing.remove(part)
 

@@ -16,6 +16,20 @@ class SilikError(Exception):
     def __str__(self) -> str:
         return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
 
+    @classmethod
+    def internal(cls, exc: BaseException, doing: str = "") -> SilikError:
+        """What the user sees of a bug of silik's (``doing``: e.g. " while running `ls`");
+        the caller logs the traceback."""
+        return cls(
+            f"internal error{doing}: {type(exc).__name__}: {exc}",
+            hint="this is a silik bug; the kernel log has the full traceback",
+        )
+
+    def traceback_lines(self, ename: str | None = None) -> list[str]:
+        """The error as silik shows it in a cell: the message, then the hint."""
+        name = ename or self.ename
+        return [f"{name}: {self.message}"] + ([f"hint: {self.hint}"] if self.hint else [])
+
 
 #: a kernel's death reason when `stop` (from any frontend, or an agent) stopped it
 STOPPED_REASON = "the kernel was stopped"

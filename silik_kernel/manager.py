@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 
@@ -23,9 +23,6 @@ from silik_kernel.subkernels.execution import ExecuteOptions, Execution, Message
 from silik_kernel.subkernels.gateway.settings import configured_gateway_url
 from silik_kernel.subkernels.subkernel import SubKernel
 from silik_kernel.tree import Folder, KernelEntry, Tree
-
-if TYPE_CHECKING:
-    pass
 
 # SpecInfo and KernelRecord are what the manager hands out: importable from here.
 __all__ = ["KernelRecord", "SilikManager", "SpecInfo"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, get_type_hints
 
 from silik_kernel.agent_policy import USER, Caller
@@ -87,6 +88,17 @@ def _wrap(exc: SilikError) -> ServiceError:
     return ServiceError(kind, exc.message, exc.hint)
 
 
+@contextmanager
+def _as_service_errors() -> Iterator[None]:
+    """A refusal or a user error, as the ServiceError a client gets."""
+    try:
+        yield
+    except PolicyDenied as exc:
+        raise ServiceError("denied", exc.message) from None
+    except SilikError as exc:
+        raise _wrap(exc) from None
+
+
 class ManagerService:
     """Operations by name on one SilikManager, each caller held to its policy.
 
@@ -106,13 +118,9 @@ class ManagerService:
         if method is None or op in STREAM_OPS:
             raise ServiceError("invalid", f"unknown operation {op!r}")
         _check_args(op, method, args)
-        try:
+        with _as_service_errors():
             self.guard.enter(caller)
             return await method(caller=caller, **args)
-        except PolicyDenied as exc:
-            raise ServiceError("denied", exc.message) from None
-        except SilikError as exc:
-            raise _wrap(exc) from None
 
     async def stream(
         self, op: str, args: dict[str, Any], *, caller: Caller = USER
@@ -120,14 +128,10 @@ class ManagerService:
         if op != "run_code":
             raise ServiceError("invalid", f"unknown streaming operation {op!r}")
         _check_args(op, self.run_code, args)
-        try:
+        with _as_service_errors():
             self.guard.enter(caller)
             async for event in self.run_code(caller=caller, **args):
                 yield event
-        except PolicyDenied as exc:
-            raise ServiceError("denied", exc.message) from None
-        except SilikError as exc:
-            raise _wrap(exc) from None
 
     # -- operations ----------------------------------------------------------
     async def op_list_kernelspecs(self, *, caller: Caller = USER) -> list[dict[str, str]]:

@@ -187,10 +187,7 @@ class CellRunner:
             raise
         except Exception as exc:
             log.error("internal error running %r", line.text, exc_info=True)
-            err = SilikError(
-                f"internal error while running `{_short(line.text)}`: {type(exc).__name__}: {exc}",
-                hint="this is a silik bug; the kernel log has the full traceback",
-            )
+            err = SilikError.internal(exc, f" while running `{_short(line.text)}`")
             raise LineFailed(err) from None
         if out is not None and (out.text or out.html):
             self.context.show(out)

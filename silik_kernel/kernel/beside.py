@@ -63,12 +63,7 @@ class BesideCells:
     def take(self, msg: Any) -> Coroutine[Any, Any, None] | None:
         """A shell message arriving while another runs: the cell to run now, or None
         if it waits its turn."""
-        if not isinstance(msg, list) or len(msg) < 2:
-            return None  # ipykernel's "stop aborting" marker
-        try:
-            parsed = parse_request(self.signer, msg)
-        except (ValueError, TypeError):
-            return None  # ipykernel reports it
+        parsed = parse_request(self.signer, msg)
         if parsed is None:
             return None
         idents, request, frames = parsed
@@ -117,15 +112,11 @@ class BesideCells:
             try:
                 out = await run_planned(ctx, planned)
             except SilikError as exc:
-                failed = _shown(exc.ename, exc)
+                failed = _shown(exc)
                 break
             except Exception as exc:
                 log.error("internal error running %r", code, exc_info=True)
-                err = SilikError(
-                    f"internal error: {type(exc).__name__}: {exc}",
-                    hint="this is a silik bug; the kernel log has the full traceback",
-                )
-                failed = _shown("SilikError", err)
+                failed = _shown(SilikError.internal(exc))
                 break
             if out is not None and out.text:
                 front.print(out.text)
@@ -156,7 +147,6 @@ def _frees_a_kernel(line: PlannedLine) -> bool:
     )
 
 
-def _shown(ename: str, exc: SilikError) -> dict[str, Any]:
+def _shown(exc: SilikError) -> dict[str, Any]:
     """An error's content, as silik shows its own errors."""
-    tb = [f"{ename}: {exc.message}"] + ([f"hint: {exc.hint}"] if exc.hint else [])
-    return error_content(ename, exc.message, tb)
+    return error_content(exc.ename, exc.message, exc.traceback_lines())

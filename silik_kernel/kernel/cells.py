@@ -100,8 +100,7 @@ class CellReplies:
     def error(self, exc: SilikError, *, ename: str | None = None) -> dict[str, Any]:
         """Show silik's error in the cell; the failed reply that goes with it."""
         name = ename or exc.ename
-        tb = [f"{name}: {exc.message}"] + ([f"hint: {exc.hint}"] if exc.hint else [])
-        content = error_content(name, str(exc.message), tb)
+        content = error_content(name, str(exc.message), exc.traceback_lines(name))
         self.replies.publish("error", content, self.parent())
         return error_reply(self.count(), content)
 

@@ -12,7 +12,7 @@ from typing import Any
 from silik_kernel.errors import SilikError
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.manager import SilikManager
-from silik_kernel.protocol.messages import KERNEL_COUNT, NUMBERED, RELAYED_IOPUB
+from silik_kernel.protocol.messages import NUMBERED, RELAYED_IOPUB, renumbered
 from silik_kernel.subkernels.execution import Message
 from silik_kernel.subkernels.subkernel import SubKernel
 
@@ -45,8 +45,7 @@ class CommRouter:
         content = msg.get("raw_content") or msg["content"]
         metadata = msg.get("metadata")
         if msg_type in NUMBERED and "execution_count" in msg["content"]:
-            metadata = {**(metadata or {}), KERNEL_COUNT: msg["content"]["execution_count"]}
-            content = {**msg["content"], "execution_count": self.count()}
+            content, metadata = renumbered(msg["content"], metadata, self.count())
         elif kernel_id is not None and msg_type.startswith("comm_"):
             self.track(msg_type, msg["content"], kernel_id)
         self.replies.publish(

@@ -29,7 +29,7 @@ from silik_kernel.errors import KernelDiedError, SilikError
 from silik_kernel.kernel.comms import CommRouter
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.manager import KernelRecord, SilikManager
-from silik_kernel.protocol.messages import KERNEL_COUNT, NUMBERED, RELAYED_IOPUB
+from silik_kernel.protocol.messages import NUMBERED, RELAYED_IOPUB, renumbered
 from silik_kernel.protocol.wire import DELIM, Signer, loads, msg_type_of, unpack
 from silik_kernel.subkernels.subkernel import SubKernel
 
@@ -275,8 +275,7 @@ class PassThroughCell:
         metadata = loads(parts[3])
         if not isinstance(metadata, dict):
             return parts
-        metadata[KERNEL_COUNT] = content["execution_count"]
-        content["execution_count"] = self.count
+        content, metadata = renumbered(content, metadata, self.count)
         pack = self.shared.replies.session.pack
         return [*parts[:3], pack(metadata), pack(content), *parts[5:]]
 
@@ -290,15 +289,27 @@ class PassThroughCell:
 
 
 def parse_request(
-    signer: Signer, msg: list[Any]
+    signer: Signer, msg: Any
 ) -> tuple[list[bytes], dict[str, Any], list[bytes]] | None:
-    """An authentic execute_request's (idents, message, frames), or None for anything else.
+    """An authentic execute_request's (idents, message, frames), or None for anything
+    else (ipykernel's "stop aborting" marker, a message ipykernel will report).
 
     ``frames`` starts with the signature. Checks what ``Session.deserialize``
     checks (signature, replayed signature) but records nothing: a message left
     to ipykernel is checked again there; the kernel records the signature of the
     messages it takes.
     """
+    if not isinstance(msg, list) or len(msg) < 2:
+        return None
+    try:
+        return _parse(signer, msg)
+    except (ValueError, TypeError):
+        return None
+
+
+def _parse(
+    signer: Signer, msg: list[Any]
+) -> tuple[list[bytes], dict[str, Any], list[bytes]] | None:
     every = [p.bytes if isinstance(p, zmq.Frame) else bytes(p) for p in msg]
     try:
         i = every.index(DELIM)

@@ -203,12 +203,7 @@ class SilikKernel(ShellQueueKernel):
         logging, signal handler swaps, a second JSON pass over the reply, a send
         queue) is left out of every cell's round trip.
         """
-        if not isinstance(msg, list) or len(msg) < 2:
-            return None  # ipykernel's "stop aborting" marker
-        try:
-            parsed = parse_request(self._signer, msg)
-        except (ValueError, TypeError):
-            return None  # ipykernel reports it
+        parsed = parse_request(self._signer, msg)
         if parsed is None:
             return None
         idents, request, frames = parsed
@@ -278,11 +273,7 @@ class SilikKernel(ShellQueueKernel):
             )
         except Exception as exc:
             log.error("internal error running a cell", exc_info=True)
-            err = SilikError(
-                f"internal error: {type(exc).__name__}: {exc}",
-                hint="this is a silik bug; the kernel log has the full traceback",
-            )
-            reply = self.cells.error(err)
+            reply = self.cells.error(SilikError.internal(exc))
         finally:
             self.frontend.cell_end = None
             self.frontend.drop_early()

@@ -26,6 +26,16 @@ RELAYED_IOPUB = OUTPUT_TYPES | {"comm_open", "comm_msg", "comm_close"}
 NUMBERED = frozenset({"execute_input", "execute_result", "error"})
 KERNEL_COUNT = "silik_kernel_execution_count"
 
+
+def renumbered(
+    content: dict[str, Any], metadata: dict[str, Any] | None, count: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A NUMBERED message's content showing ``count``, and its metadata keeping the
+    kernel's own count (new dicts: the message may be someone else's)."""
+    kernel_count = content["execution_count"]
+    return {**content, "execution_count": count}, {**(metadata or {}), KERNEL_COUNT: kernel_count}
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
