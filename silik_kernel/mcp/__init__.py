@@ -1,0 +1,1 @@
+"""The silik tree over MCP: the shared tool definitions served to MCP clients."""
