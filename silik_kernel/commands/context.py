@@ -11,6 +11,7 @@ from silik_kernel.commands.fanout import KernelDone, KernelOutput, fan_out
 from silik_kernel.commands.frontend import Frontend, Output
 from silik_kernel.commands.parsing import Line
 from silik_kernel.commands.registry import CommandRegistry
+from silik_kernel.commands.serving import McpControl
 from silik_kernel.errors import SilikError
 from silik_kernel.tree import KernelEntry, is_pattern
 
@@ -35,6 +36,7 @@ class Context:
     frontend: Frontend
     registry: CommandRegistry
     run_lines: Callable[[list[Line], str], Awaitable[None]] | None = None  # used by `source`
+    mcp: McpControl | None = None  # used by `mcp`; only a silik kernel's cells have it
 
     def print(self, text: str, name: str = "stdout") -> None:
         """Show text in the cell now (``name="stderr"`` for warnings)."""

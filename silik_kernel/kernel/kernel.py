@@ -42,6 +42,7 @@ from silik_kernel.kernel.connect import (
 )
 from silik_kernel.kernel.frontend import CellFrontend
 from silik_kernel.kernel.iopub import DirectIOPub
+from silik_kernel.kernel.mcp_serving import McpServing
 from silik_kernel.kernel.replies import Replies
 from silik_kernel.kernel.requests import BadRequest, check_execute
 from silik_kernel.kernel.shell import ShellQueueKernel
@@ -121,6 +122,7 @@ class SilikKernel(ShellQueueKernel):
         self.runner = CellRunner(
             self.manager, self.frontend, self.commands, lambda: self.state.interrupted
         )
+        self.mcp = self.runner.context.mcp = McpServing(self.manager, self.commands)
         self.assist = TypingAssist(
             self.commands, self.runner.context, self.connect, self.cell_history
         )
@@ -350,7 +352,7 @@ class SilikKernel(ShellQueueKernel):
     # -- shutdown ------------------------------------------------------------
     async def _stop_everything(self) -> None:
         self.shutting_down = True
-        await stop_everything(self.manager, self.bridge.server)
+        await stop_everything(self.manager, self.bridge.server, self.mcp)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Runs on the control thread: stop every owned sub-kernel on the main loop."""

@@ -76,15 +76,22 @@ async def interrupt_cell(
         cell.cancel()
 
 
-async def stop_everything(manager: SilikManager, bridge: Any) -> None:
+async def stop_everything(manager: SilikManager, bridge: Any, mcp: Any = None) -> None:
     """The files first (they hold keys; a silik killed meanwhile leaves none), then
-    every owned sub-kernel at once, then the bridge; whatever does not stop is killed."""
+    every owned sub-kernel at once, while the MCP server (if any) stops taking
+    requests, then the bridge; whatever does not stop is killed."""
     remove_private_dir()
+    closing = asyncio.ensure_future(mcp.stop()) if mcp is not None else None
     try:
         await manager.shutdown_all(grace=SHUTDOWN_GRACE)
     except Exception:
         log.exception("stopping sub-kernels")
     finally:
+        if closing is not None:
+            try:
+                await closing
+            except Exception:
+                log.exception("stopping the MCP server")
         if bridge is not None:
             await bridge.stop()
         kill_children_now(manager)

@@ -24,9 +24,10 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
+from silik_kernel.commands.serving import TOKEN_ENV
+
 log = logging.getLogger("silik.mcp.http")
 
-TOKEN_ENV = "SILIK_MCP_TOKEN"
 MCP_PATH = "/mcp"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 #: seconds open streams get to end when the server stops, before they are cancelled
@@ -165,8 +166,10 @@ class HttpEndpoint:
             RequestGuard(app, self.token, self.port),
             loop="none",
             lifespan="on",
-            log_level="warning",
+            log_config=None,  # leave the process's logging (a kernel's) as it is
             access_log=False,
+            proxy_headers=False,
+            server_header=False,
             timeout_graceful_shutdown=STOP_GRACE,
         )
         self._uvicorn = _ServerInLoop(config)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from silik_kernel.commands.builtin import BUILTIN_COMMANDS, kernels, session, tree
+from silik_kernel.commands.builtin import BUILTIN_COMMANDS, kernels, mcp, session, tree
 from silik_kernel.commands.builtin.kernels import run_on_kernel
 
-MODULES = [session, kernels, tree]
+MODULES = [session, kernels, tree, mcp]
 
 
 def test_sections_come_in_module_order() -> None:
-    assert list(BUILTIN_COMMANDS.sections()) == ["Session", "Kernels", "Tree"]
-    assert [m.commands.default_section for m in MODULES] == ["Session", "Kernels", "Tree"]
+    assert list(BUILTIN_COMMANDS.sections()) == ["Session", "Kernels", "Tree", "MCP"]
+    assert [m.commands.default_section for m in MODULES] == ["Session", "Kernels", "Tree", "MCP"]
 
 
 def test_every_command_of_a_module_is_built_in_under_its_section() -> None:

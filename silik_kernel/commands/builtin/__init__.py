@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from silik_kernel.commands.builtin import kernels, session, tree
+from silik_kernel.commands.builtin import kernels, mcp, session, tree
 from silik_kernel.commands.registry import CommandRegistry
 
 
@@ -20,4 +20,4 @@ def _assemble(*sections: CommandRegistry) -> CommandRegistry:
     return registry
 
 
-BUILTIN_COMMANDS = _assemble(session.commands, kernels.commands, tree.commands)
+BUILTIN_COMMANDS = _assemble(session.commands, kernels.commands, tree.commands, mcp.commands)
