@@ -1,0 +1,5 @@
+"""The silik tools over MCP (the optional extra ``silik[mcp]``).
+
+``server.build_server`` serves the tools of ``silik_kernel.tools`` to MCP
+clients on a ManagerService; ``stdio`` is ``python -m silik_kernel mcp``.
+"""
