@@ -1,4 +1,4 @@
-"""Entry point: `python -m silik_kernel [install|help-md [--plugins]|-f CONNECTION_FILE]`."""
+"""Entry point: `python -m silik_kernel [install|help-md [--plugins]|mcp|-f CONNECTION_FILE]`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         registry = load_plugins(BUILTIN_COMMANDS) if "--plugins" in args[1:] else BUILTIN_COMMANDS
         sys.stdout.write(registry.markdown())
         return 0
+    if args[:1] == ["mcp"]:
+        return _mcp(args[1:])
     if any(a in ("-h", "--help", "--help-all") for a in args):
         sys.stdout.write(USAGE)  # not ipykernel's, which is IPython's
         return 0
@@ -46,6 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     launch(args)
     _exit_now()
     return 0
+
+
+def _mcp(args: list[str]) -> int:
+    try:
+        import mcp  # noqa: F401
+    except ImportError:
+        return refuse(
+            "python -m silik_kernel mcp",
+            "the MCP server needs the mcp package: pip install 'silik[mcp]'",
+            USAGE,
+        )
+    _skip_pydantic_plugins()
+    from silik_kernel.mcp.stdio import main as serve_mcp
+
+    return serve_mcp(args)
 
 
 def _exit_now() -> None:

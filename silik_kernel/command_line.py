@@ -30,6 +30,9 @@ usage:
       it already; this is for a Jupyter installed in another environment)
   python -m silik_kernel help-md [--plugins]
       print the reference of silik's commands as Markdown (help.md)
+  python -m silik_kernel mcp [--config FILE] [--max-image-bytes N]
+      serve the silik tools to an MCP client over stdio, on a tree of kernels of
+      its own (needs `pip install silik[mcp]`; `mcp --help` says more)
   python -m silik_kernel -f CONNECTION_FILE
 {started_by_jupyter("start a silik kernel.", " " * 6)}
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 
-from pydantic_ai import BinaryContent
-
-from silik_agents.run_output import RunOutput
+from silik_kernel.tools.base import Image
+from silik_kernel.tools.run_output import RunOutput
 
 
 def stream(text: str, name: str = "stdout") -> tuple[str, dict]:
@@ -63,6 +62,14 @@ def test_the_first_image_of_a_display_is_attached_and_bad_data_skipped():
     run.add("display_data", {"data": {"image/png": png, "image/jpeg": png, "text/plain": "fig"}})
     run.add("display_data", {"data": {"image/png": "%%% not base64"}})
     summary, image = run.result("~/k.py", {"status": "ok"}, 1000, keep=str)
-    assert isinstance(image, BinaryContent) and image.media_type == "image/png"
+    assert isinstance(image, Image) and image.mime == "image/png"
     assert image.data == b"not really a png"
     assert summary["results"] == ["fig"]
+
+
+def test_an_html_only_output_is_reduced_to_its_text():
+    run = RunOutput()
+    html = "<style>td {color: red}</style><table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td></tr></table>"
+    run.add("display_data", {"data": {"text/html": html}})
+    summary = run.result("~/k.py", {"status": "ok"}, 1000, keep=str)
+    assert summary["results"] == ["a b\n1 2"] and summary["mime_types"] == ["text/html"]
