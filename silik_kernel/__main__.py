@@ -60,6 +60,10 @@ def _mcp(args: list[str]) -> int:
             USAGE,
         )
     _skip_pydantic_plugins()
+    if "--http" in args:
+        from silik_kernel.mcp.serve_http import main as serve_http
+
+        return serve_http(args)
     from silik_kernel.mcp.stdio import main as serve_mcp
 
     return serve_mcp(args)

@@ -33,6 +33,9 @@ usage:
   python -m silik_kernel mcp [--config FILE] [--max-image-bytes N]
       serve the silik tools to an MCP client over stdio, on a tree of kernels of
       its own (needs `pip install silik[mcp]`; `mcp --help` says more)
+  python -m silik_kernel mcp --http [--port N] [--stateless] [--config FILE]
+      the same over streamable HTTP on 127.0.0.1, for several clients at once,
+      behind a bearer token (`mcp --http --help` says more)
   python -m silik_kernel -f CONNECTION_FILE
 {started_by_jupyter("start a silik kernel.", " " * 6)}
 

@@ -82,7 +82,12 @@ def describe(status: McpStatus) -> str:
 
 
 def client_setup(url: str, token: str) -> str:
-    """Ready-to-paste configuration of the MCP clients for ``url``."""
+    """Ready-to-paste configuration of the MCP clients for ``url``.
+
+    ``token`` may be ``$SILIK_MCP_TOKEN``: shells expand it; JSON files do not.
+    """
+    by_env = token == f"${TOKEN_ENV}"
+    env = f"{TOKEN_ENV} set" if by_env else f"{TOKEN_ENV}={token}"
     claude_json = {
         "mcpServers": {
             "silik": {
@@ -106,15 +111,16 @@ def client_setup(url: str, token: str) -> str:
         [
             "Claude Code:",
             f'  claude mcp add --transport http silik {url} --header "Authorization: Bearer {token}"',
-            f"  or in .mcp.json, with {TOKEN_ENV}={token} in Claude Code's environment:",
+            f"  or in .mcp.json, with {env} in Claude Code's environment:",
             "  " + json.dumps(claude_json),
             "",
-            f"Codex: in ~/.codex/config.toml, with {TOKEN_ENV}={token} in Codex's environment:",
+            f"Codex: in ~/.codex/config.toml, with {env} in Codex's environment:",
             "  [mcp_servers.silik]",
             f'  url = "{url}"',
             f'  bearer_token_env_var = "{TOKEN_ENV}"',
             "",
-            "Jupyter AI (jupyter_mcp_manager): Settings > MCP Manager, or ~/.jupyter/mcp_servers.json:",
+            "Jupyter AI (jupyter_mcp_manager): Settings > MCP Manager, or ~/.jupyter/mcp_servers.json"
+            + (f" (write the token in place of ${TOKEN_ENV}):" if by_env else ":"),
             "  " + json.dumps(jupyter_ai),
         ]
     )
