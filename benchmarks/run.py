@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import statistics
@@ -31,6 +32,7 @@ import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent_kernels  # noqa: E402
+import mcp_transports  # noqa: E402
 from encryption import ENV, cost_rows, kernel_manager  # noqa: E402
 from relays import CProxy, PythonRelay  # noqa: E402
 from shutdown import measure_shutdown  # noqa: E402
@@ -215,6 +217,7 @@ def main() -> int:
         help="CurveZMQ on every hop: frontend to kernel, silik to its sub-kernels (default off)",
     )
     parser.add_argument("--agents", action="store_true", help="only the agent-kernel rows")
+    parser.add_argument("--mcp", action="store_true", help="only the MCP rows (mcp_transports.py)")
     args = parser.parse_args()
     Client.encrypted = args.encryption == "on"
     # The kernels silik starts, and those of the in-process service (agent_tool_overhead).
@@ -223,6 +226,9 @@ def main() -> int:
     b = Bench(quick)
     if args.agents:
         agent_kernels.bench(b, quick)
+        return report(b, args)
+    if args.mcp:
+        mcp_transports.bench(b, quick)
         return report(b, args)
     n_cells = 20 if quick else 200
     n_lines = 5_000 if quick else 100_000
@@ -450,6 +456,8 @@ def main() -> int:
             r.files_left + r.processes_left,
         )
     agent_kernels.bench(b, quick)
+    if importlib.util.find_spec("mcp") is not None:  # the optional extra silik[mcp]
+        mcp_transports.bench(b, quick)
     return report(b, args)
 
 
