@@ -8,6 +8,7 @@ logs go to stderr.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import signal
 import sys
@@ -19,6 +20,8 @@ from pydantic import ValidationError
 
 from silik_kernel.agent_policy import SilikSettings
 from silik_kernel.mcp.content import DEFAULT_MAX_IMAGE_BYTES
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 USAGE = """\
 usage: python -m silik_kernel mcp [--config FILE] [--max-image-bytes N]
@@ -103,7 +106,20 @@ def main(args: list[str]) -> int:
         sys.stderr.write(f"python -m silik_kernel mcp: {exc}\n\n{USAGE}")
         return 2
     asyncio.run(serve(policy, max_image))
+    exit_now()
     return 0
+
+
+def exit_now() -> None:
+    """The kernels are stopped: run the exit handlers (they remove the private
+    directory), then exit without joining the thread still reading stdin."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(0)
 
 
 async def serve(policy: SilikSettings, max_image_bytes: int) -> None:
@@ -116,16 +132,20 @@ async def serve(policy: SilikSettings, max_image_bytes: int) -> None:
     server = build_server(
         ManagerService(manager, BUILTIN_COMMANDS), policy, ServerOptions(max_image_bytes)
     )
-    main_task = asyncio.current_task()
+    # The stdio transport reads stdin in a thread that a cancellation cannot
+    # stop: on a signal, clean up without waiting for it, then exit at once.
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        loop.add_signal_handler(sig, main_task.cancel)  # type: ignore[union-attr]
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    serving = asyncio.ensure_future(server.run_stdio_async())
+    stopping = asyncio.ensure_future(stop.wait())
     try:
-        await server.run_stdio_async()
-    except asyncio.CancelledError:
-        pass
+        await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in SIGNALS:
             loop.remove_signal_handler(sig)
         await server.silik_face.jobs.close()  # type: ignore[attr-defined]
         await manager.shutdown_all()
+        stopping.cancel()
+        serving.cancel()
