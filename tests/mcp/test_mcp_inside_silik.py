@@ -13,12 +13,11 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from conftest import KernelDriver  # noqa: E402
 from jupyter_client.manager import _ShutdownStatus  # noqa: E402
 from mcp_http_procs import http_client, result_data  # noqa: E402
 
 
-def serving(driver: KernelDriver) -> tuple[str, str]:
+def serving(driver) -> tuple[str, str]:
     """``mcp start`` in the silik, then the URL and token `mcp status` shows."""
     started = driver.ok("mcp start").text
     url = re.search(r"(http://127\.0\.0\.1:\d+/mcp)", started).group(1)
@@ -97,9 +96,9 @@ def test_a_port_in_use_is_refused_with_a_hint(shared_silik):
     assert "not running" in shared_silik.ok("mcp status").text
 
 
-async def test_shutdown_stops_the_server_and_the_clients_kernels(tmp_path):
+async def test_shutdown_stops_the_server_and_the_clients_kernels(shared_silik, tmp_path):
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path)}
-    driver = KernelDriver("silik", env=env)
+    driver = type(shared_silik)("silik", env=env)  # tests/conftest.py's KernelDriver
     try:
         url, token = serving(driver)
         async with http_client(url, token, "left-open") as client:
