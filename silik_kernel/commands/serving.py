@@ -9,11 +9,19 @@ the tree on.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Protocol
 
 #: the environment variable a token is taken from, and client configurations name
 TOKEN_ENV = "SILIK_MCP_TOKEN"
+
+
+def take_token_from_env() -> str | None:
+    """The token ``SILIK_MCP_TOKEN`` gives, if any, removed from the environment:
+    the kernels this process starts inherit its environment, and the code they run
+    must not find the key to the server that started them."""
+    return os.environ.pop(TOKEN_ENV, "").strip() or None
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,9 @@ class McpStatus:
 
 
 class McpControl(Protocol):
-    async def start(self, port: int) -> McpStatus:
-        """Serve this silik's tree at ``http://127.0.0.1:PORT/mcp`` (``port`` 0: any free one).
+    async def start(self, port: int, stateless: bool = False) -> McpStatus:
+        """Serve this silik's tree at ``http://127.0.0.1:PORT/mcp`` (``port`` 0: any free
+        one); ``stateless``: without session ids.
 
         Raises SilikError when it is already serving or cannot listen there.
         """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from silik_kernel.commands.serving import McpStatus
+from silik_kernel.commands.serving import McpStatus, take_token_from_env
 from silik_kernel.errors import SilikError
 
 if TYPE_CHECKING:
@@ -29,17 +29,19 @@ class McpServing:
         self.commands = commands
         self.endpoint: Any = None  # the HttpEndpoint while serving
         self.server: Any = None  # its MCPServer
-        self.token: str | None = None  # kept for silik's life: a client's setup stays valid
+        # Kept for silik's life, so a client's setup stays valid; taken out of the
+        # environment now, before silik starts a kernel with it.
+        self.token: str | None = take_token_from_env()
         self.policy_source = ""
 
-    async def start(self, port: int) -> McpStatus:
+    async def start(self, port: int, stateless: bool = False) -> McpStatus:
         if self.endpoint is not None and self.endpoint.running:
             raise SilikError(
                 f"mcp: already serving at {self.endpoint.url}",
                 hint="`mcp status` shows how to connect; `mcp stop` first to change the port",
             )
         try:
-            from silik_kernel.mcp.http import HttpEndpoint, new_token, token_from_env
+            from silik_kernel.mcp.http import HttpEndpoint, new_token
             from silik_kernel.mcp.server import build_server
             from silik_kernel.mcp.stdio import default_config, load_policy
         except ImportError as exc:
@@ -55,8 +57,8 @@ class McpServing:
         except Exception as exc:
             raise SilikError(f"mcp: {exc}", hint=f"fix or remove {config}") from None
         server = build_server(ManagerService(self.manager, self.commands), policy)
-        token = self.token or token_from_env() or new_token()
-        endpoint = HttpEndpoint(server, token, port=port)
+        token = self.token or new_token()
+        endpoint = HttpEndpoint(server, token, port=port, stateless=stateless)
         try:
             await endpoint.start()
         except OSError as exc:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
 import secrets
 import socket
 from collections.abc import Iterator
@@ -24,8 +23,6 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
-from silik_kernel.commands.serving import TOKEN_ENV
-
 log = logging.getLogger("silik.mcp.http")
 
 MCP_PATH = "/mcp"
@@ -34,12 +31,6 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 STOP_GRACE = 0.5
 #: seconds the server has to start listening or stop
 START_STOP_TIMEOUT = 10.0
-
-
-def token_from_env() -> str | None:
-    """The token ``SILIK_MCP_TOKEN`` sets, if any (surrounding blanks ignored)."""
-    value = os.environ.get(TOKEN_ENV, "").strip()
-    return value or None
 
 
 def new_token() -> str:

@@ -13,8 +13,8 @@ import sys
 
 from silik_kernel.agent_policy import SilikSettings
 from silik_kernel.commands.builtin.mcp import client_setup
-from silik_kernel.commands.serving import TOKEN_ENV
-from silik_kernel.mcp.http import HttpEndpoint, new_token, token_from_env
+from silik_kernel.commands.serving import TOKEN_ENV, take_token_from_env
+from silik_kernel.mcp.http import HttpEndpoint, new_token
 from silik_kernel.mcp.stdio import BadCommandLine, parse
 
 PROG = "python -m silik_kernel mcp --http"
@@ -77,11 +77,11 @@ async def serve(policy: SilikSettings, max_image_bytes: int, port: int, stateles
     from silik_kernel.mcp.server import ServerOptions, build_server
     from silik_kernel.service import ManagerService
 
+    given = take_token_from_env()  # before any kernel starts with this environment
     manager = SilikManager()
     server = build_server(
         ManagerService(manager, BUILTIN_COMMANDS), policy, ServerOptions(max_image_bytes)
     )
-    given = token_from_env()
     endpoint = HttpEndpoint(server, given or new_token(), port=port, stateless=stateless)
     try:
         await endpoint.start()

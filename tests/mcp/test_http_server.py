@@ -35,7 +35,7 @@ def server():
         proc.stop()
 
 
-async def start_run_stop(url: str, token: str, label: str) -> dict:
+async def start_run_stop(url: str, token: str, label: str, code: str = "6*7") -> dict:
     async with http_client(url, token) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert {"start_kernel", "run_code", "get_output", "stop_kernel"} <= names
@@ -43,7 +43,7 @@ async def start_run_stop(url: str, token: str, label: str) -> dict:
             await client.call_tool("start_kernel", {"kernelspec": "python3", "label": label})
         )
         try:
-            return result_data(await client.call_tool("run_code", {"path": path, "code": "6*7"}))
+            return result_data(await client.call_tool("run_code", {"path": path, "code": code}))
         finally:
             result_data(await client.call_tool("stop_kernel", {"path": path}))
 
@@ -88,8 +88,10 @@ async def test_stateless_mode_with_the_token_from_the_environment():
     try:
         assert proc.token_line == "from SILIK_MCP_TOKEN"
         assert "from-the-env-1234" not in "".join(proc.stderr)  # not echoed
-        result = await start_run_stop(proc.url, "from-the-env-1234", "stateless")
-        assert "42" in str(result["results"])
+        # nor handed down: code the clients run in kernels does not find it
+        code = "import os; os.environ.get('SILIK_MCP_TOKEN', 'absent')"
+        result = await start_run_stop(proc.url, "from-the-env-1234", "stateless", code)
+        assert "absent" in str(result["results"])
     finally:
         assert proc.stop() == 0
 

@@ -17,9 +17,9 @@ from jupyter_client.manager import _ShutdownStatus  # noqa: E402
 from mcp_http_procs import http_client, result_data  # noqa: E402
 
 
-def serving(driver) -> tuple[str, str]:
+def serving(driver, *flags: str) -> tuple[str, str]:
     """``mcp start`` in the silik, then the URL and token `mcp status` shows."""
-    started = driver.ok("mcp start").text
+    started = driver.ok(" ".join(["mcp start", *flags])).text
     url = re.search(r"(http://127\.0\.0\.1:\d+/mcp)", started).group(1)
     status = driver.ok("mcp status").text
     assert url in status
@@ -80,6 +80,7 @@ async def test_mcp_clients_and_the_person_share_the_live_tree(shared_silik):
 def test_bad_input_says_what_to_type(shared_silik):
     assert "`mcp start`, `mcp stop` or `mcp status`" in shared_silik.fails("mcp begin").text
     assert "--port goes with `mcp start`" in shared_silik.fails("mcp stop --port 5").text
+    assert "--stateless goes with `mcp start`" in shared_silik.fails("mcp status --stateless").text
     assert "no port 70000" in shared_silik.fails("mcp start --port 70000").text
     assert "not running" in shared_silik.ok("mcp status").text  # nothing started
 
@@ -97,12 +98,15 @@ def test_a_port_in_use_is_refused_with_a_hint(shared_silik):
 
 
 async def test_shutdown_stops_the_server_and_the_clients_kernels(shared_silik, tmp_path):
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "SILIK_MCP_TOKEN": "chosen-42"}
     driver = type(shared_silik)("silik", env=env)  # tests/conftest.py's KernelDriver
     try:
-        url, token = serving(driver)
+        url, token = serving(driver, "--stateless")
+        assert token == "chosen-42"
         async with http_client(url, token, "left-open") as client:
-            await start(client, "orphan")
+            path = await start(client, "orphan")
+            code = "import os; os.environ.get('SILIK_MCP_TOKEN', 'absent')"
+            assert "absent" in str((await run(client, path, code))["results"])  # not handed down
             subs = psutil.Process(driver.pid()).children(recursive=True)
             assert subs
             driver.kc.stop_channels()

@@ -26,7 +26,12 @@ def _actions(ctx: Any, typed: str) -> list[str]:
     "Serve this silik's tree to MCP clients (Claude Code, Codex, Jupyter AI) on 127.0.0.1.",
     args=[Arg("action", "start, stop or status (default)", nargs="?", completer=_actions)],
     options=[
-        Opt(("-p", "--port"), "port", "with start: the port (default: any free one)", "N", "int")
+        Opt(("-p", "--port"), "port", "with start: the port (default: any free one)", "N", "int"),
+        Opt(
+            ("--stateless",),
+            "stateless",
+            "with start: no session ids, for clients that do not send Mcp-Session-Id back",
+        ),
     ],
     details=(
         "An MCP client connected to it works on the kernels you see here: the kernels\n"
@@ -34,7 +39,7 @@ def _actions(ctx: Any, typed: str) -> list[str]:
         "Every request needs the token `mcp status` shows; the server listens on\n"
         "127.0.0.1 only, and stops with `mcp stop` or when silik shuts down."
     ),
-    examples=["mcp start", "mcp start --port 8765", "mcp status", "mcp stop"],
+    examples=["mcp start", "mcp start --port 8765 --stateless", "mcp status", "mcp stop"],
 )
 async def _mcp(ctx: Context, values: dict[str, Any]) -> Output:
     action = values["action"] or "status"
@@ -43,10 +48,11 @@ async def _mcp(ctx: Context, values: dict[str, Any]) -> Output:
         raise SilikError(
             f"mcp: unknown action {action!r}", hint="type `mcp start`, `mcp stop` or `mcp status`"
         )
-    if port is not None and (action != "start" or not 0 <= port <= 65535):
+    if action != "start" and (port is not None or values["stateless"]):
+        flag = "--port" if port is not None else "--stateless"
+        raise SilikError(f"mcp {action}: {flag} goes with `mcp start`", hint=f"mcp start {flag}")
+    if port is not None and not 0 <= port <= 65535:
         hint = "a port from 1 to 65535, or leave it out for any free one"
-        if action != "start":
-            raise SilikError(f"mcp {action}: --port goes with `mcp start`", hint=hint)
         raise SilikError(f"mcp start: no port {port}", hint=hint)
     if ctx.mcp is None:
         raise SilikError(
@@ -54,7 +60,7 @@ async def _mcp(ctx: Context, values: dict[str, Any]) -> Output:
             hint="type it in a notebook or console cell of the silik",
         )
     if action == "start":
-        status = await ctx.mcp.start(port or 0)
+        status = await ctx.mcp.start(port or 0, values["stateless"])
         return Output(
             f"serving this silik's tree over MCP at {status.url} (127.0.0.1 only)\n"
             "`mcp status` shows the token and how to connect Claude Code, Codex or Jupyter AI"
