@@ -104,6 +104,11 @@ GOOD: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("rm -r work", {"recursive": True, "path": "work"}),
     ],
     "mv": [("mv k1.py work/", {"src": "k1.py", "dst": "work/"})],
+    "mcp": [
+        ("mcp", {"action": None, "port": None, "stateless": False}),
+        ("mcp start -p 8765", {"action": "start", "port": 8765, "stateless": False}),
+        ("mcp start --stateless", {"action": "start", "port": None, "stateless": True}),
+    ],
 }
 
 # Every built-in command, with command lines that fail and what the error says.
@@ -174,6 +179,10 @@ BAD: dict[str, list[tuple[str, str]]] = {
         ("mv", "missing SRC and DST"),
         ("mv a", "missing DST"),
         ("mv a b c", "unexpected argument 'c'"),
+    ],
+    "mcp": [
+        ("mcp start --port x", "N must be a whole number, not 'x'"),
+        ("mcp start now", "unexpected argument 'now'"),
     ],
 }
 
@@ -317,7 +326,7 @@ COMMANDS = list(BUILTIN_COMMANDS.commands.values())
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: c.name)
 def test_declarations_are_complete(cmd: Command) -> None:
     assert cmd.summary.strip() and cmd.summary.endswith(".")
-    assert cmd.section in ("Session", "Kernels", "Tree")
+    assert cmd.section in ("Session", "Kernels", "Tree", "MCP")
     for a in cmd.args:
         assert a.help.strip(), f"{cmd.name} {a.name} has no help"
         assert a.kind in KINDS, f"{cmd.name} {a.name}: unknown kind {a.kind!r}"
@@ -519,7 +528,9 @@ BY_KIND: dict[str, list[str]] = {
 def test_every_command_completes_its_first_argument_by_kind(ctx: Context, cmd: Command) -> None:
     first = cmd.args[0].kind if cmd.args else "text"
     got = complete(ctx, f"{cmd.name} ")
-    if first == "kernelspec":
+    if cmd.args and cmd.args[0].completer is not None:  # its own completer instead
+        assert got == cmd.args[0].completer(ctx, "")
+    elif first == "kernelspec":
         assert {"python3", "silik"} <= set(got)
     else:
         assert got == BY_KIND[first]
