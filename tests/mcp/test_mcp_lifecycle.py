@@ -11,7 +11,14 @@ import subprocess
 import mcp_types
 import psutil
 import pytest
-from conftest import CALL_TIMEOUT, ClientHolder, server_command, server_params, text_of, write_policy
+from mcp_helpers import (
+    CALL_TIMEOUT,
+    ClientHolder,
+    server_command,
+    server_params,
+    text_of,
+    write_policy,
+)
 
 
 def rpc(proc: subprocess.Popen, message: dict) -> None:
