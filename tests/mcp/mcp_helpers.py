@@ -8,6 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+# Every MCP test module imports this first: without the mcp package (the
+# silik[mcp] extra) the whole folder is skipped.
+pytest.importorskip("mcp", reason="the MCP tests need the mcp package: pip install 'silik[mcp]'")
+
 ROOT = Path(__file__).resolve().parents[2]
 CALL_TIMEOUT = 60
 

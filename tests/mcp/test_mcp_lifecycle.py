@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 
-import mcp_types
 import psutil
 import pytest
 from mcp_helpers import (
@@ -72,6 +71,8 @@ def test_the_kernels_stop_when_the_client_goes_away(how):
 async def test_tools_needing_approval_ask_through_elicitation(tmp_path, mode):
     answers = ["accept", "decline"]
     asked: list[str] = []
+
+    import mcp_types
 
     async def on_elicit(context, params):
         asked.append(params.message)
