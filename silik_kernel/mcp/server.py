@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as McpToolError
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import ValidationError
 
 from silik_kernel.agent_policy import Caller, ToolPolicy
@@ -165,6 +165,8 @@ class McpFace:
         summary.pop("run_id", None)
         if job.running or summary.get("truncated"):
             summary["job_id"] = job.id
+        else:
+            self.jobs.forget(job.id)  # nothing left to read
         if job.running:
             summary.update(running=True, cursor=run.chars)
         return self._with_images(summary, job)
@@ -232,10 +234,9 @@ class McpFace:
         """The summary as text, then the images not shown yet (the last four)."""
         new = job.run.images[job.images_shown :][-4:]
         job.images_shown = len(job.run.images)
-        result = CallToolResult(content=[])
-        result.content.append(tool_result(summary, 0).content[0])
-        result.content.extend(image_content(i, self.options.max_image_bytes) for i in new)
-        return result
+        content: list[Any] = [TextContent(type="text", text=as_text(summary))]
+        content.extend(image_content(i, self.options.max_image_bytes) for i in new)
+        return CallToolResult(content=content)
 
 
 class SilikMcpServer(MCPServer):
