@@ -110,6 +110,9 @@ class Jobs:
             )
         return job
 
+    def forget(self, job_id: str) -> None:
+        self.jobs.pop(job_id, None)
+
     def prune(self) -> None:
         now = time.monotonic()
         finished = [j for j in self.jobs.values() if j.ended is not None]

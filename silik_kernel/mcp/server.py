@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as McpToolError
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import ValidationError
 
 from silik_kernel.agent_policy import Caller, ToolPolicy
@@ -41,6 +41,7 @@ from silik_kernel.tools.definitions import SilikTools
 PAGE = 4000  # characters get_output returns at most
 PROGRESS_EVERY = 1.0  # seconds between progress notifications while a cell runs
 POLL_WAIT = 5.0  # seconds get_output waits for news of a running job
+NO_TIMEOUT = 7 * 24 * 3600.0  # a cell's timeout when neither the call nor the policy sets one
 
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("silik_mcp_caller")
 
@@ -136,8 +137,8 @@ class McpFace:
         Args:
             path: the kernel's path, e.g. "~/calc.py".
             code: the code to run, in the kernel's language. State persists between calls.
-            timeout: seconds before the kernel is interrupted (default from the server's
-                policy); the output so far is returned with timed_out=true.
+            timeout: seconds before the kernel is interrupted (default: never, unless the
+                server's policy sets default_timeout); then status is timeout.
             wait: seconds to wait for the cell to finish (default 30). A cell still
                 running then keeps running: you get its output so far with running=true
                 and a job_id; call get_output(job_id, cursor) for the rest.
@@ -147,6 +148,8 @@ class McpFace:
         cut: then truncated is true and get_output(job_id, 0) returns all of it.
         Images (plots) are attached so you can look at them.
         """
+        if timeout is None and "default_timeout" not in self.policy.model_fields_set:
+            timeout = NO_TIMEOUT  # a job runs on: interrupt_kernel stops it
         job = self.jobs.start(path, lambda job: self._collect(job, code, timeout))
         await self._await(ctx, job, max(float(wait), 0.0))
         run = job.run
@@ -162,6 +165,8 @@ class McpFace:
         summary.pop("run_id", None)
         if job.running or summary.get("truncated"):
             summary["job_id"] = job.id
+        else:
+            self.jobs.forget(job.id)  # nothing left to read
         if job.running:
             summary.update(running=True, cursor=run.chars)
         return self._with_images(summary, job)
@@ -229,10 +234,9 @@ class McpFace:
         """The summary as text, then the images not shown yet (the last four)."""
         new = job.run.images[job.images_shown :][-4:]
         job.images_shown = len(job.run.images)
-        result = CallToolResult(content=[])
-        result.content.append(tool_result(summary, 0).content[0])
-        result.content.extend(image_content(i, self.options.max_image_bytes) for i in new)
-        return result
+        content: list[Any] = [TextContent(type="text", text=as_text(summary))]
+        content.extend(image_content(i, self.options.max_image_bytes) for i in new)
+        return CallToolResult(content=content)
 
 
 class SilikMcpServer(MCPServer):

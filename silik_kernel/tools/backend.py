@@ -27,7 +27,7 @@ def as_settings(policy: ToolPolicy | None) -> SilikSettings:
     policy = policy or ToolPolicy()
     if isinstance(policy, SilikSettings):
         return policy
-    return SilikSettings.model_validate(policy.model_dump())
+    return SilikSettings.model_validate(policy.model_dump(exclude_unset=True))
 
 
 class ServiceBackend:

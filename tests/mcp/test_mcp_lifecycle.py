@@ -8,10 +8,16 @@ import json
 import signal
 import subprocess
 
-import mcp_types
 import psutil
 import pytest
-from conftest import CALL_TIMEOUT, ClientHolder, server_command, server_params, text_of, write_policy
+from mcp_helpers import (
+    CALL_TIMEOUT,
+    ClientHolder,
+    server_command,
+    server_params,
+    text_of,
+    write_policy,
+)
 
 
 def rpc(proc: subprocess.Popen, message: dict) -> None:
@@ -65,6 +71,8 @@ def test_the_kernels_stop_when_the_client_goes_away(how):
 async def test_tools_needing_approval_ask_through_elicitation(tmp_path, mode):
     answers = ["accept", "decline"]
     asked: list[str] = []
+
+    import mcp_types
 
     async def on_elicit(context, params):
         asked.append(params.message)

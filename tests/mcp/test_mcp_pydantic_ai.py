@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import server_command
+from mcp_helpers import server_command
 
 pytest.importorskip("pydantic_ai.mcp", reason="pydantic-ai's MCP client (pydantic-ai-slim[mcp])")
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 import pytest_asyncio
-from conftest import CALL_TIMEOUT, ClientHolder, data_of, server_params, text_of, write_policy
+from mcp_helpers import CALL_TIMEOUT, ClientHolder, data_of, server_params, text_of, write_policy
 
 from silik_kernel.tools.definitions import SilikTools
 

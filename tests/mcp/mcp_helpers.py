@@ -1,21 +1,18 @@
-"""MCP tests: the official client over stdio against `python -m silik_kernel mcp`.
-
-The folder is skipped when the mcp package (the silik[mcp] extra) is missing.
-"""
+"""Helpers of the MCP tests: a silik MCP server started as a client starts it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
+import pytest
 
-if importlib.util.find_spec("mcp") is None:
-    collect_ignore_glob = ["test_*.py"]
+# Every MCP test module imports this first: without the mcp package (the
+# silik[mcp] extra) the whole folder is skipped.
+pytest.importorskip("mcp", reason="the MCP tests need the mcp package: pip install 'silik[mcp]'")
 
 ROOT = Path(__file__).resolve().parents[2]
 CALL_TIMEOUT = 60
@@ -48,18 +45,6 @@ def data_of(result: Any) -> Any:
     """The JSON of a result's first text content."""
     assert not result.is_error, text_of(result)
     return json.loads(result.content[0].text)
-
-
-def servers() -> list[psutil.Process]:
-    """The silik MCP servers this test process started, with their kernels."""
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "silik_kernel" in p.cmdline() and "mcp" in p.cmdline():
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
 
 
 class ClientHolder:
