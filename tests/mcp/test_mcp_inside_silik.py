@@ -7,12 +7,12 @@ import os
 import re
 import time
 
-import httpx
 import psutil
 import pytest
 
 pytest.importorskip("mcp")
 
+import httpx  # noqa: E402
 from jupyter_client.manager import _ShutdownStatus  # noqa: E402
 from mcp_http_procs import http_client, result_data  # noqa: E402
 
