@@ -71,11 +71,10 @@ class RequestGuard:
         return None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
+        if scope["type"] != "http":  # the lifespan (uvicorn is told to refuse websockets)
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        refused = self.refusal(headers) if scope["type"] == "http" else (403, "HTTP only")
+        refused = self.refusal(dict(scope["headers"]))
         if refused is None:
             await self.app(scope, receive, send)
             return
@@ -150,7 +149,11 @@ class HttpEndpoint:
             # the SDK's own check too; RequestGuard is the stricter one
             transport_security=TransportSecuritySettings(
                 allowed_hosts=hosts,
-                allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+                allowed_origins=[
+                    f"{scheme}://{host}:*"
+                    for scheme in ("http", "https")
+                    for host in ("127.0.0.1", "localhost", "[::1]")
+                ],
             ),
         )
         config = uvicorn.Config(
@@ -159,6 +162,7 @@ class HttpEndpoint:
             lifespan="on",
             log_config=None,  # leave the process's logging (a kernel's) as it is
             access_log=False,
+            ws="none",
             proxy_headers=False,
             server_header=False,
             timeout_graceful_shutdown=STOP_GRACE,
@@ -176,7 +180,10 @@ class HttpEndpoint:
         async with asyncio.timeout(START_STOP_TIMEOUT):
             while not self._uvicorn.started:
                 if self._task is not None and self._task.done():
-                    self._task.result()  # its exception, if it failed
+                    try:
+                        self._task.result()  # its exception, if it failed
+                    except SystemExit:  # uvicorn's answer to a failed startup: not ours to exit
+                        pass
                     raise RuntimeError("the MCP HTTP server ended before it listened")
                 await asyncio.sleep(0.01)
 
