@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
+import subprocess
+import sys
 
 import psutil
 import pytest
@@ -10,7 +14,7 @@ import pytest
 pytest.importorskip("mcp")
 
 import httpx  # noqa: E402
-from mcp_http_procs import ServerProcess, http_client, result_data  # noqa: E402
+from mcp_http_procs import ROOT, ServerProcess, http_client, result_data  # noqa: E402
 
 INIT = {
     "jsonrpc": "2.0",
@@ -106,3 +110,21 @@ async def test_sigterm_stops_the_server_and_its_kernels():
         assert proc.stop(signal.SIGTERM) == 0
     gone, alive = psutil.wait_procs(kernels, timeout=10)
     assert not alive
+
+
+def test_a_taken_port_or_a_bad_option_says_what_to_type_instead():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "silik_kernel", "mcp", "--http"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = subprocess.run(
+            [*command, "--port", port], capture_output=True, text=True, env=env, timeout=60
+        )
+    assert busy.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr and "--port 0" in busy.stderr
+    bad = subprocess.run(
+        [*command, "--port", "http"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert bad.returncode == 2 and "give a port from 1 to 65535, or 0" in bad.stderr
