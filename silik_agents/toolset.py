@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextvars
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from pydantic_ai import FunctionToolset, Tool, ToolFailed
 
+from silik_agents.delegation import AskUser, ask_agent
 from silik_agents.policy import SilikSettings, ToolPolicy
 from silik_agents.run_output import RunOutput
 from silik_kernel.agent_policy import Caller
@@ -27,6 +28,11 @@ from silik_kernel.service import ServiceError
 output_sink: contextvars.ContextVar[Callable[[str, dict[str, Any]], None] | None] = (
     contextvars.ContextVar("silik_output_sink", default=None)
 )
+#: Asks the person at this kernel's cell (None: its frontend has no stdin), so
+#: an asked agent's prompts reach the human at the top of the chain.
+input_asker: contextvars.ContextVar[Callable[[str], Awaitable[str]] | None] = (
+    contextvars.ContextVar("silik_input_asker", default=None)
+)
 
 
 class SilikBackend(Protocol):
@@ -35,7 +41,12 @@ class SilikBackend(Protocol):
     async def call(self, op: str, args: dict[str, Any], *, timeout: float = 60.0) -> Any: ...
 
     def stream(
-        self, op: str, args: dict[str, Any], *, timeout: float | None = None
+        self,
+        op: str,
+        args: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        ask: AskUser | None = None,
     ) -> AsyncIterator[dict[str, Any]]: ...
 
     async def close(self) -> None: ...
@@ -69,9 +80,14 @@ class LocalBackend:
         return await self.service.call(op, args, caller=self._as())
 
     async def stream(
-        self, op: str, args: dict[str, Any], *, timeout: float | None = None
+        self,
+        op: str,
+        args: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        ask: AskUser | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        async for event in self.service.stream(op, args, caller=self._as()):
+        async for event in self.service.stream(op, args, caller=self._as(), ask=ask):
             yield event
 
     async def close(self) -> None:
@@ -91,6 +107,7 @@ class SilikTools:
     TOOL_NAMES = (
         "list_kernelspecs", "list_tree", "start_kernel", "run_code", "get_output",
         "interrupt_kernel", "restart_kernel", "stop_kernel", "kernel_history", "silik",
+        "ask_agent",
     )  # fmt: skip
 
     def __init__(self, backend: SilikBackend, policy: ToolPolicy | None = None) -> None:
@@ -105,7 +122,12 @@ class SilikTools:
 
     # -- the tools -------------------------------------------------------------
     async def list_kernelspecs(self) -> list[dict[str, str]]:
-        """List the kernel types (kernelspecs) that can be started, with their language."""
+        """List the kernel types (kernelspecs) that can be started, with their language.
+
+        "kind" is "agent" for agent kernels (talk to them with ask_agent) and
+        "code" for the others (run code in them with run_code); start_kernel
+        starts either.
+        """
         return await self._call("list_kernelspecs")
 
     async def list_tree(self, path: str = "~") -> list[dict[str, Any]]:
@@ -201,6 +223,35 @@ class SilikTools:
         "info ~/calc.py", "help". Connect mode and exit are not available.
         """
         return await self._call("silik", command=command)
+
+    async def ask_agent(
+        self, path: str, message: str, timeout: float = 600, fresh: bool = False
+    ) -> dict[str, Any]:
+        """Ask another agent kernel (an "agent" kind from list_kernelspecs, started with
+        start_kernel) to do something, and wait for its answer.
+
+        Args:
+            path: the agent kernel's path, e.g. "~/team/analyst.txt".
+            message: what you ask, as you would write it to a colleague: the agent
+                sees only this message and what you told it before.
+            timeout: seconds before its turn is interrupted.
+            fresh: true to start a new conversation with it; by default it remembers
+                what you asked it before (each asker has a conversation of its own).
+
+        Returns its answer text, the names of the tools it called, and what its
+        turn used (requests, tokens). When it fails (its budget ran out, it was
+        refused, interrupted, timed out or died) the call fails with the reason.
+        """
+        ask = input_asker.get()
+        return await ask_agent(
+            self.backend,
+            path,
+            message,
+            timeout=float(timeout),
+            fresh=fresh,
+            sink=output_sink.get(),
+            ask=(lambda prompt, password: ask(prompt)) if ask is not None else None,
+        )
 
     # -- helpers -----------------------------------------------------------------
     async def _call(self, op: str, **args: Any) -> Any:

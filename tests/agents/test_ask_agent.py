@@ -1,0 +1,90 @@
+"""Agents asking agents (ask_agent) in one silik tree: real agent kernels, scripted
+models (agents_fixtures/team.py), one silik shared by the module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from agents_fixtures.kernels import TESTS_DIR, clean_env, final_display, printed
+from conftest import KernelDriver
+
+TEAM_CONFIG = '[silik]\nuse_other_kernels = true\nrequire_approval = ["silik"]\nmax_depth = 2\n'
+
+
+@pytest.fixture(scope="module")
+def team_prefix(tmp_path_factory):
+    prefix = tmp_path_factory.mktemp("team-prefix")
+    cmd = [sys.executable, "-m", "silik_agents", "install", "agents_fixtures.team:agent"]
+    cmd += ["--name", "team", "--prefix", str(prefix), "--env", f"PYTHONPATH={TESTS_DIR}"]
+    subprocess.run(
+        cmd, env=clean_env(PYTHONPATH=str(TESTS_DIR)), check=True, capture_output=True, timeout=60
+    )
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def team(team_prefix, tmp_path_factory):
+    """A silik with the agents a, b, c and d (each may use the others)."""
+    config = tmp_path_factory.mktemp("team-config")
+    (config / "silik_agents").mkdir()
+    (config / "silik_agents" / "team.toml").write_text(TEAM_CONFIG)
+    env = clean_env(
+        JUPYTER_PATH=str(team_prefix / "share" / "jupyter"), JUPYTER_CONFIG_DIR=str(config)
+    )
+    driver = KernelDriver("silik", env=env)
+    try:
+        driver.ok("new team -l a b c d", timeout=60)
+        yield driver
+    finally:
+        driver.shutdown()
+
+
+def say(silik: KernelDriver, agent: str, message: str, **kw):
+    """A cell typed to ``agent`` in connect mode."""
+    silik.ok(f"> {agent}")
+    try:
+        return silik.execute(message, timeout=60, **kw)
+    finally:
+        silik.ok("/cmd")
+
+
+def answer(res) -> str:
+    return final_display(res)["text/plain"]
+
+
+def test_an_agent_asks_another_and_gets_its_answer_and_tools(team):
+    res = say(team, "a.txt", "ask ~/b.txt hello there")
+    assert res.status == "ok"
+    assert "~/b.txt answered: heard: hello there (turn 1) [tools: none]" in answer(res)
+    meta = res.reply["metadata"]["silik_agents"]
+    assert meta["version"] == 1 and meta["tools"] == ["ask_agent"]
+    assert meta["answer"].startswith("~/b.txt answered:")
+
+
+def test_each_asker_has_its_own_thread_and_fresh_starts_it_anew(team):
+    say(team, "c.txt", "fresh ~/d.txt one")
+    second = answer(say(team, "c.txt", "ask ~/d.txt two"))
+    assert "heard: two (turn 2)" in second
+    # another asker (b), and the human in connect mode, have conversations of their own
+    assert "heard: three (turn 1)" in answer(say(team, "b.txt", "fresh ~/d.txt three"))
+    assert "heard: mine (turn 1)" in answer(say(team, "d.txt", "mine"))
+    assert "heard: four (turn 1)" in answer(say(team, "c.txt", "fresh ~/d.txt four"))
+
+
+def test_a_code_kernel_a_cycle_and_a_deep_chain_are_refused_naming_the_chain(team):
+    team.ok("new python3 -l calc")
+    try:
+        text = answer(say(team, "a.txt", "ask ~/calc.py hello"))
+        assert "That failed: ~/calc.py is a python3 kernel, not an agent kernel" in text
+    finally:
+        team.ok("rm calc.py")
+    cycle = answer(say(team, "a.txt", "ask ~/b.txt ask ~/a.txt hi"))
+    assert "would make a cycle (~/a.txt → ~/b.txt → ~/a.txt)" in cycle
+    deep = answer(say(team, "a.txt", "ask ~/b.txt ask ~/c.txt ask ~/d.txt hi"))
+    assert "~/a.txt → ~/b.txt → ~/c.txt → ~/d.txt is 3 agents deep, more than max_depth = 2" in deep
