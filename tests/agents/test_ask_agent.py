@@ -11,7 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from agents_fixtures.kernels import TESTS_DIR, clean_env, final_display, printed
+from agents_fixtures.kernels import (
+    TESTS_DIR,
+    clean_env,
+    final_display,
+    printed,
+    shown_displays,
+)
 from conftest import KernelDriver
 
 TEAM_CONFIG = '[silik]\nuse_other_kernels = true\nrequire_approval = ["silik"]\nmax_depth = 2\n'
@@ -88,3 +94,27 @@ def test_a_code_kernel_a_cycle_and_a_deep_chain_are_refused_naming_the_chain(tea
     assert "would make a cycle (~/a.txt → ~/b.txt → ~/a.txt)" in cycle
     deep = answer(say(team, "a.txt", "ask ~/b.txt ask ~/c.txt ask ~/d.txt hi"))
     assert "~/a.txt → ~/b.txt → ~/c.txt → ~/d.txt is 3 agents deep, more than max_depth = 2" in deep
+
+
+def test_the_delegates_work_shows_under_the_call_labelled_once_each_in_order(team):
+    res = say(team, "a.txt", "ask ~/b.txt ask ~/c.txt nested hi")
+    console = printed(res)  # what jupyter console prints: each placed part once
+    expected = [
+        "[tool] ask_agent(path='~/b.txt'",
+        "── ~/b.txt ──\n",
+        "[tool] ask_agent(path='~/c.txt'",
+        "── ~/c.txt ──\n",
+        "heard: nested hi (turn 1)\n",
+        "~/c.txt answered: heard: nested hi",
+        "~/b.txt answered: ~/c.txt answered:",
+    ]
+    where = [console.find(text) for text in expected]
+    assert -1 not in where and where == sorted(where), console
+    assert console.count("heard: nested hi (turn 1)\n") == 1
+    # a notebook shows the same parts, each call updated in place to its result
+    shown = [d.get("text/plain", "") for d in shown_displays(res) if "text/plain" in d]
+    assert shown[0].startswith("[tool] ask_agent(path='~/b.txt'") and "answered" in shown[0]
+    assert shown[2] == "heard: nested hi (turn 1)"
+    # forwarded displays carry prefixed ids, so they cannot meet the asking kernel's
+    ids = [m["content"]["transient"].get("display_id", "") for m in res.of_type("display_data")]
+    assert sum(i.startswith("asked-") for i in ids) >= 4
