@@ -20,6 +20,8 @@ from agents_fixtures.kernels import (
 )
 from conftest import KernelDriver
 
+from silik_agents.approvals import NO_STDIN_REASON
+
 TEAM_CONFIG = '[silik]\nuse_other_kernels = true\nrequire_approval = ["silik"]\nmax_depth = 2\n'
 
 
@@ -97,7 +99,7 @@ def test_a_code_kernel_a_cycle_and_a_deep_chain_are_refused_naming_the_chain(tea
 
 
 def test_the_delegates_work_shows_under_the_call_labelled_once_each_in_order(team):
-    res = say(team, "a.txt", "ask ~/b.txt ask ~/c.txt nested hi")
+    res = say(team, "a.txt", "ask ~/b.txt fresh ~/c.txt nested hi")
     console = printed(res)  # what jupyter console prints: each placed part once
     expected = [
         "[tool] ask_agent(path='~/b.txt'",
@@ -118,3 +120,76 @@ def test_the_delegates_work_shows_under_the_call_labelled_once_each_in_order(tea
     # forwarded displays carry prefixed ids, so they cannot meet the asking kernel's
     ids = [m["content"]["transient"].get("display_id", "") for m in res.of_type("display_data")]
     assert sum(i.startswith("asked-") for i in ids) >= 4
+
+
+def test_a_delegates_approval_asks_the_human_at_the_top_naming_who_asks(team):
+    team.stdin_answers = ["y"]
+    yes = answer(say(team, "a.txt", "ask ~/b.txt cmd ls ~", allow_stdin=True))
+    assert team.input_prompts[-1]["prompt"].startswith("~/b.txt wants silik: command='ls ~'")
+    assert team.input_prompts[-1]["prompt"].endswith("[y/N] ")
+    assert "~/b.txt answered: Done:" in yes and "a.txt" in yes
+    # two levels down, the prompt comes up as the asked agent worded it
+    team.stdin_answers = ["n"]
+    no = answer(say(team, "a.txt", "ask ~/b.txt ask ~/c.txt cmd ls ~", allow_stdin=True))
+    assert team.input_prompts[-1]["prompt"].startswith("~/c.txt wants silik: command='ls ~'")
+    assert "That failed: The user denied this tool call." in no
+    # without stdin at the top, the call below is denied and the model told why
+    asked = len(team.input_prompts)
+    nobody = answer(say(team, "a.txt", "ask ~/b.txt ask ~/c.txt cmd ls ~", allow_stdin=False))
+    assert len(team.input_prompts) == asked
+    assert NO_STDIN_REASON in nobody
+
+
+def _wait_for(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+    time.sleep(0.1)  # the pid is written
+
+
+def _idle(silik: KernelDriver, *paths: str) -> bool:
+    tree = silik.ok("tree").text
+    return all(f"{p}  [team idle" in tree for p in paths)
+
+
+def test_one_interrupt_stops_every_delegated_run_below_within_two_seconds(team, tmp_path):
+    marker = tmp_path / "c-sleeps"
+    team.ok("> a.txt")
+    msg_id = team.kc.execute(f"ask ~/b.txt fresh ~/c.txt sleep 30 {marker}", allow_stdin=False)
+    _wait_for(marker)
+    started = time.monotonic()
+    team.km.interrupt_kernel()
+    res = team.collect(msg_id, timeout=10)
+    top = time.monotonic() - started
+    assert res.status == "error" and res.content["ename"] == "KeyboardInterrupt"
+    team.ok("/cmd")
+    while not _idle(team, "b.txt", "c.txt"):
+        assert time.monotonic() - started < 5, team.ok("tree").text
+        time.sleep(0.05)
+    below = time.monotonic() - started
+    print(f"interrupt: top cell ended in {top:.3f} s, every run below in {below:.3f} s")
+    assert top <= 2 and below <= 2, (top, below)
+    # every kernel alive and answering; the interrupted turn is in no conversation
+    assert "heard: after (turn 1)" in answer(say(team, "b.txt", "ask ~/c.txt after"))
+    assert "~/b.txt answered" in answer(say(team, "a.txt", "ask ~/b.txt hello"))
+
+
+def test_a_delegate_killed_mid_turn_is_reported_to_its_caller_within_two_seconds(team, tmp_path):
+    marker = tmp_path / "victim-sleeps"
+    team.ok("new team -l victim", timeout=60)
+    try:
+        team.ok("> a.txt")
+        msg_id = team.kc.execute(f"ask ~/victim.txt sleep 30 {marker}", allow_stdin=False)
+        _wait_for(marker)
+        started = time.monotonic()
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+        res = team.collect(msg_id, timeout=10)
+        took = time.monotonic() - started
+        team.ok("/cmd")
+    finally:
+        team.ok("rm victim.txt")  # its automatic restart included
+    text = answer(res)
+    assert "That failed: ~/victim.txt died during its turn" in text, text
+    print(f"killed delegate reported in {took:.3f} s")
+    assert took <= 2, took

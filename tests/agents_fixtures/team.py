@@ -17,10 +17,11 @@ import json
 import os
 from collections.abc import AsyncIterator
 
-from agents_fixtures.orchestra import _turn
 from pydantic_ai import Agent, models
 from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
+
+from agents_fixtures.orchestra import _turn
 
 if os.environ.get("SILIK_TEST_ALLOW_REQUESTS") != "1":
     models.ALLOW_MODEL_REQUESTS = False
