@@ -5,45 +5,29 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from agents_fixtures.kernels import (
-    TESTS_DIR,
+    agent_prefix,
     clean_env,
     final_display,
     printed,
     shown_displays,
+    team_config_dir,
 )
 from conftest import KernelDriver
 
 from silik_agents.approvals import NO_STDIN_REASON
 
-TEAM_CONFIG = '[silik]\nuse_other_kernels = true\nrequire_approval = ["silik"]\nmax_depth = 2\n'
-
 
 @pytest.fixture(scope="module")
-def team_prefix(tmp_path_factory):
-    prefix = tmp_path_factory.mktemp("team-prefix")
-    cmd = [sys.executable, "-m", "silik_agents", "install", "agents_fixtures.team:agent"]
-    cmd += ["--name", "team", "--prefix", str(prefix), "--env", f"PYTHONPATH={TESTS_DIR}"]
-    subprocess.run(
-        cmd, env=clean_env(PYTHONPATH=str(TESTS_DIR)), check=True, capture_output=True, timeout=60
-    )
-    return prefix
-
-
-@pytest.fixture(scope="module")
-def team(team_prefix, tmp_path_factory):
+def team(tmp_path_factory):
     """A silik with the agents a, b, c and d (each may use the others)."""
-    config = tmp_path_factory.mktemp("team-config")
-    (config / "silik_agents").mkdir()
-    (config / "silik_agents" / "team.toml").write_text(TEAM_CONFIG)
+    config = team_config_dir(tmp_path_factory.mktemp("team-config"))
     env = clean_env(
-        JUPYTER_PATH=str(team_prefix / "share" / "jupyter"), JUPYTER_CONFIG_DIR=str(config)
+        JUPYTER_PATH=str(agent_prefix() / "share" / "jupyter"), JUPYTER_CONFIG_DIR=str(config)
     )
     driver = KernelDriver("silik", env=env)
     try:
