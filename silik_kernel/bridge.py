@@ -346,6 +346,17 @@ class BridgeClient:
         payload = req.model_dump_json().encode()
         await sock.send_multipart([self.info.kernel_id.encode(), _sign(self.key, payload), payload])
 
+    def _cancel(self, req_id: str) -> None:
+        """Tell the server to stop ``req_id``, without waiting: a server that is gone
+        (no peer to queue for) must not hold up the reader that stopped."""
+        assert self._socket is not None
+        payload = BridgeRequest(op="cancel", args={"request": req_id}).model_dump_json().encode()
+        frames = [self.info.kernel_id.encode(), _sign(self.key, payload), payload]
+        try:
+            self._socket.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+
     async def stream(
         self,
         op: str,
@@ -389,7 +400,7 @@ class BridgeClient:
         finally:
             self._queues.pop(req_id, None)
             if not ended and self._socket is not None:
-                await self._post(BridgeRequest(op="cancel", args={"request": req_id}))
+                self._cancel(req_id)
 
     async def call(self, op: str, args: dict[str, Any], *, timeout: float = 60.0) -> Any:
         result = None

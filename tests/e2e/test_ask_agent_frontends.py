@@ -72,6 +72,13 @@ def test_console_shows_the_delegates_call_and_answer_once_under_its_label(tmp_pa
         assert label < call < delegate_answer < lead_answer, shown
         assert shown.count("[tool] silik(command='ls ~')") == 1, shown
         assert shown.count("── ~/helper.txt ──") == 1, shown
+        # quit so that silik shuts down and removes its bridge's files
+        child.sendline("/cmd")
+        _until_prompt(child, 5)
+        child.sendeof()
+        child.expect_exact("exit")
+        child.sendline("y")
+        child.expect(pexpect.EOF)
     finally:
         kernels = psutil.Process(child.pid).children(recursive=True) if child.isalive() else []
         child.terminate(force=True)
