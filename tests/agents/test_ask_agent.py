@@ -159,6 +159,14 @@ def test_one_interrupt_stops_every_delegated_run_below_within_two_seconds(team, 
     assert "~/b.txt answered" in answer(say(team, "a.txt", "ask ~/b.txt hello"))
 
 
+def test_a_delegate_that_takes_too_long_is_interrupted_and_the_model_told(team):
+    started = time.monotonic()
+    text = answer(say(team, "a.txt", "within 1 ~/b.txt sleep 30"))
+    assert "That failed: ~/b.txt did not answer within 1 s and was interrupted" in text
+    assert time.monotonic() - started < 10
+    assert _idle(team, "b.txt")
+
+
 def test_a_delegate_killed_mid_turn_is_reported_to_its_caller_within_two_seconds(team, tmp_path):
     marker = tmp_path / "victim-sleeps"
     team.ok("new team -l victim", timeout=60)

@@ -4,6 +4,7 @@ Typed prompts choose the plan (no network, no randomness):
 
 - "ask PATH REST"        ask_agent(PATH, REST), then "PATH answered: ANSWER [tools: ...]"
 - "fresh PATH REST"      the same with fresh=True
+- "within S PATH REST"   the same with timeout=S
 - "start LABEL"          start_kernel("team", LABEL)
 - "cmd LINE"             silik(LINE) (needs approval when the config says so)
 - "sleep S [FILE]"       the model writes its pid to FILE, then sleeps S seconds
@@ -58,6 +59,9 @@ async def script(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator
     if head in ("ask", "fresh") and len(words) == 3:
         args = {"path": words[1], "message": words[2], "fresh": head == "fresh"}
         yield _call("ask_agent", args)
+    elif head == "within" and len(prompt.split(None, 3)) == 4:
+        _, seconds, path, rest = prompt.split(None, 3)
+        yield _call("ask_agent", {"path": path, "message": rest, "timeout": float(seconds)})
     elif head == "start" and len(words) == 2:
         yield _call("start_kernel", {"kernelspec": "team", "label": words[1]})
     elif head == "cmd" and len(words) >= 2:

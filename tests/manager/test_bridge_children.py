@@ -91,3 +91,28 @@ def test_an_agent_started_by_an_agent_uses_the_tree_within_its_starters_policy(l
     assert "start_kernel ok {'path': '~/one.py'}" in out
     assert "start_kernel ok {'path': '~/two.py'}" in out
     assert "your limit of 2" in out  # its own config says 8, its starter's 2
+
+
+def test_a_narrowed_policy_allows_what_both_allow():
+    from silik_kernel.agent_policy import SilikSettings, narrowed
+
+    own = SilikSettings(
+        allowed_kernelspecs=None,
+        silik_commands=["ls", "tree"],
+        max_kernels=8,
+        max_depth=3,
+        require_approval=["run_code"],
+        use_other_kernels=True,
+    )
+    starter = SilikSettings(
+        allowed_kernelspecs=["python3"],
+        silik_commands=["ls"],
+        max_kernels=2,
+        max_depth=1,
+        require_approval=["stop_kernel"],
+    )
+    child = narrowed(own, starter)
+    assert child.allowed_kernelspecs == ["python3"] and child.silik_commands == ["ls"]
+    assert (child.max_kernels, child.max_depth) == (2, 1)
+    assert child.require_approval == ["run_code", "stop_kernel"]
+    assert child.use_other_kernels is False
