@@ -54,10 +54,13 @@ class Approvals:
         settings: ApprovalSettings,
         ask: Ask | None,
         show_waiting: ShowWaiting = lambda call_id, args: None,
+        *,
+        asker: str | None = None,
     ) -> None:
         self.settings = settings
         self.ask = ask
         self.show_waiting = show_waiting
+        self.asker = asker  # this kernel's path when another agent asked for the turn
 
     async def resolve(
         self, ctx: RunContext[Any], requests: DeferredToolRequests
@@ -88,7 +91,7 @@ class Approvals:
             return ToolDenied(f"The call was {NO_STDIN_REASON}.")
         args = args_of(call)
         self.show_waiting(call.tool_call_id, args)
-        answer = await self.ask(approval_prompt(call.tool_name, args))
+        answer = await self.ask(approval_prompt(call.tool_name, args, self.asker))
         return ToolApproved() if is_yes(answer) else ToolDenied(USER_DENIED)
 
     async def answer_question(self, call: ToolCallPart, metadata: Any) -> Any:
@@ -113,10 +116,16 @@ def preset_decision(tool_name: str, settings: ApprovalSettings) -> bool | None:
     return None
 
 
-def approval_prompt(tool_name: str, args: str | dict[str, Any] | None) -> str:
-    """Two lines: the call with its arguments, then the question."""
+def approval_prompt(
+    tool_name: str, args: str | dict[str, Any] | None, asker: str | None = None
+) -> str:
+    """Two lines: the call with its arguments, then the question; one line naming
+    the agent that wants it when the turn was asked for by another agent (the
+    prompt reaches a human at the top of the chain)."""
     target = _target(args)
     on = f" on {target}" if target else ""
+    if asker:
+        return f"{asker} wants {tool_name}{on}: {format_args(args, 400)} [y/N] "
     return f"{tool_name}({format_args(args, 400)})\nAllow {tool_name}{on}? [y/N] "
 
 

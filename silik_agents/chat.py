@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic_ai import AgentRunResultEvent
 from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.capabilities import HandleDeferredToolCalls
-from pydantic_ai.messages import ModelMessage
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, RunContext, ToolDefinition
 from pydantic_ai.usage import RunUsage
@@ -109,6 +110,47 @@ class ChatSession:
         except Exception:
             return
         self.usage.incr(spent)
+
+
+class ChatThreads:
+    """The conversations other callers (agents asking with ask_agent) hold with this
+    kernel, one per thread; the least recently used is dropped past ``limit``."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self.limit = limit
+        self._sessions: OrderedDict[str, ChatSession] = OrderedDict()
+
+    def session(self, thread: str, *, fresh: bool = False) -> ChatSession:
+        chat = None if fresh else self._sessions.get(thread)
+        if chat is None:
+            chat = ChatSession()
+            self._sessions[thread] = chat
+        self._sessions.move_to_end(thread)
+        while len(self._sessions) > self.limit:
+            self._sessions.popitem(last=False)
+        return chat
+
+    def for_turn(self, thread: str | None, fresh: bool, *, own: ChatSession) -> ChatSession:
+        """The conversation a turn continues: its thread's, or (None) the kernel's own."""
+        if thread is not None:
+            return self.session(thread, fresh=fresh)
+        if fresh:
+            own.reset()
+        return own
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+def tools_called(messages: Sequence[ModelMessage]) -> list[str]:
+    """The names of the tools the model called in ``messages``, in order."""
+    return [
+        part.tool_name
+        for m in messages
+        if isinstance(m, ModelResponse)
+        for part in m.parts
+        if isinstance(part, ToolCallPart)
+    ]
 
 
 async def offered_tools(agent: AbstractAgent[Any, Any], **run_kwargs: Any) -> list[ToolDefinition]:

@@ -3,6 +3,12 @@
 Request (``metadata["silik_agents"]``, all optional)::
 
     {"messages": [...]}   # the conversation before this cell; replaces the kernel's own
+    {"version": 1,        # a turn another agent asks for (ask_agent; the service sends it)
+     "thread": "...",     # whose conversation: each caller has its own; none: the kernel's own
+     "fresh": false,      # true: that thread starts anew
+     "limits": {...} | null,
+     "delegation": {"path": "~/team/analyst", "asked_by": "~/lead",
+                    "chain": ["~/lead", "~/team/analyst"], "depth": 1}}
 
 Each message is either a pydantic-ai message as ``ModelMessagesTypeAdapter``
 dumps it (an object with ``"kind": "request" | "response"``) or a simple
@@ -10,7 +16,10 @@ dumps it (an object with ``"kind": "request" | "response"``) or a simple
 
 Reply (``execute_reply`` metadata ``["silik_agents"]``)::
 
-    {"run_id": "...", "conversation_id": "...",
+    {"version": 1,                     # of this format; a failed turn carries it too
+     "answer": "...",                  # the final answer's text
+     "tools": ["run_code", ...],       # the tools called this turn, in order
+     "run_id": "...", "conversation_id": "...",
      "message_ids": ["...", ...],      # the messages this cell added, in order
      "messages": [...],                # those messages, pydantic-ai JSON
      "usage": {"requests": 1, "input_tokens": 50, "output_tokens": 12}}
@@ -21,6 +30,7 @@ A message's id is kept in its ``metadata["silik_id"]``; a simple message's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,10 +44,36 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
-from silik_agents.chat import MESSAGE_ID_KEY, TurnResult
+from silik_agents.chat import MESSAGE_ID_KEY, TurnResult, tools_called
 from silik_agents.errors import AgentError
 
 METADATA_KEY = "silik_agents"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class AskedTurn:
+    """Who a turn is for: the thread (None: the kernel's own conversation), whether
+    it starts anew, and the asked kernel's path when another agent asks."""
+
+    thread: str | None = None
+    fresh: bool = False
+    path: str | None = None
+
+
+def asked_turn(meta: dict[str, Any] | None) -> AskedTurn:
+    """The thread and delegation of a request's metadata (absent or odd: the kernel's own)."""
+    section = meta.get(METADATA_KEY) if isinstance(meta, dict) else None
+    if not isinstance(section, dict):
+        return AskedTurn()
+    thread = section.get("thread")
+    delegation = section.get("delegation")
+    path = delegation.get("path") if isinstance(delegation, dict) else None
+    return AskedTurn(
+        thread=str(thread) if isinstance(thread, str) and thread else None,
+        fresh=section.get("fresh") is True,
+        path=path if isinstance(path, str) and path else None,
+    )
 
 
 def history_from_metadata(meta: dict[str, Any] | None) -> list[ModelMessage] | None:
@@ -66,10 +102,19 @@ def history_from_metadata(meta: dict[str, Any] | None) -> list[ModelMessage] | N
     return out
 
 
+def failed_reply_metadata() -> dict[str, Any]:
+    """What a failed turn's reply carries."""
+    return {METADATA_KEY: {"version": VERSION}}
+
+
 def reply_metadata(result: TurnResult) -> dict[str, Any]:
     usage = result.usage
+    output = result.output
     return {
         METADATA_KEY: {
+            "version": VERSION,
+            "answer": output if isinstance(output, str) else str(output),
+            "tools": tools_called(result.new_messages),
             "run_id": result.run_id,
             "conversation_id": result.conversation_id,
             "message_ids": result.message_ids,

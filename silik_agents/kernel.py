@@ -21,8 +21,13 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset
 
 from silik_agents import __version__
-from silik_agents.chat import ChatSession, offered_tools
-from silik_agents.chat_protocol import history_from_metadata, reply_metadata
+from silik_agents.chat import ChatSession, ChatThreads, offered_tools
+from silik_agents.chat_protocol import (
+    asked_turn,
+    failed_reply_metadata,
+    history_from_metadata,
+    reply_metadata,
+)
 from silik_agents.commands import (
     ChatCommand,
     ChatCommands,
@@ -98,7 +103,8 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         if not self.__dict__.get("_booted"):
             super().__init__(**kwargs)
         self.commands: dict[str, ChatCommand] = collect_commands(type(self))
-        self.chat = ChatSession()
+        self.chat = ChatSession()  # its own conversation: the one people have with it
+        self.threads = ChatThreads()  # the ones agents asking it have (ask_agent)
         self.session_model: ModelChoice | None = None  # set by /model NAME
         self.last_thinking = ""
         self._built_models: dict[str, Model] = {}
@@ -300,16 +306,19 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         if self.loaded.error:
             raise AgentError(self.loaded.error, "fix the file, then restart the kernel")
         history = history_from_metadata(cell_meta)
+        asked = asked_turn(cell_meta)
         model = turn_model(self.model_choice, self.model_for, self.loaded.path)
+        self._cell.reply_metadata = failed_reply_metadata()
         try:
             result, view = await run_live_turn(
-                self.chat,
+                self.threads.for_turn(asked.thread, asked.fresh, own=self.chat),
                 agent,
                 prompt,
                 settings=self.loaded.settings,
                 publish=self._publish,
                 render=self.render,
                 ask=self._ask_frontend if self._cell.allow_stdin else None,
+                asker=asked.path,
                 history=history,
                 model=model,
                 toolsets=self.toolsets() or None,

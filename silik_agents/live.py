@@ -18,8 +18,9 @@ from pydantic_ai.messages import FunctionToolResultEvent, PartDeltaEvent
 from silik_agents.approvals import Approvals, Ask
 from silik_agents.chat import ChatSession, TurnResult
 from silik_agents.config import AgentSettings
+from silik_agents.nested import NestedOutput
 from silik_agents.render import Block, ThinkingMode, TurnView
-from silik_agents.toolset import output_sink
+from silik_agents.toolset import input_asker, output_sink
 from silik_kernel.protocol.messages import strip_ansi
 
 #: Seconds between two in-place updates of a streaming answer.
@@ -37,24 +38,30 @@ async def run_live_turn(
     publish: Publish,
     render: Callable[[TurnView], dict[str, str]],
     ask: Ask | None,
+    asker: str | None = None,
     **run_options: Any,
 ) -> tuple[TurnResult, TurnView]:
     """One turn of the conversation shown live in its cell, the calls it defers
     answered by the config or by asking the user (``ask`` None: the frontend cannot
-    answer). ``run_options`` go to the agent's run (history, model, toolsets, deps)."""
+    answer; ``asker``: this kernel's path when another agent asked for the turn).
+    ``run_options`` go to the agent's run (history, model, toolsets, deps)."""
     turn = LiveTurn(publish, render, thinking=settings.thinking, live=settings.live)
-    approvals = Approvals(settings.approvals, ask, turn.show_waiting)
-    result = await turn.run(
-        chat.run_turn(
-            agent,
-            prompt,
-            on_event=turn.on_event,
-            resolve_deferred=approvals.resolve,
-            model_settings=settings.model_settings or None,
-            instructions=settings.instructions,
-            **run_options,
+    approvals = Approvals(settings.approvals, ask, turn.show_waiting, asker=asker)
+    asker_token = input_asker.set(ask)  # ask_agent passes its delegate's prompts up
+    try:
+        result = await turn.run(
+            chat.run_turn(
+                agent,
+                prompt,
+                on_event=turn.on_event,
+                resolve_deferred=approvals.resolve,
+                model_settings=settings.model_settings or None,
+                instructions=settings.instructions,
+                **run_options,
+            )
         )
-    )
+    finally:
+        input_asker.reset(asker_token)
     return result, turn.view
 
 
@@ -163,6 +170,7 @@ class LiveTurn:
         self._placed_any = False
         self._tail = self._new_tail()
         self._output_header: str | None = None
+        self._nested = NestedOutput(publish)
 
     async def run(self, turn: Awaitable[TurnResult]) -> TurnResult:
         """Await the turn with this cell as the place where kernel output shows;
@@ -224,7 +232,9 @@ class LiveTurn:
         if path != self._output_header:
             self._output_header = path
             self._publish("stream", {"name": "stdout", "text": f"── {path} ──\n"})
-        if msg_type == "stream":
+        if event.get("agent"):
+            self._nested.show(str(msg_type), content)
+        elif msg_type == "stream":
             self._publish(
                 "stream", {"name": content.get("name", "stdout"), "text": content.get("text", "")}
             )

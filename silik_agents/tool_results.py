@@ -21,7 +21,20 @@ def result_summary(part: Any) -> str:
         return run_summary(run, images)
     if isinstance(content, str):
         return content
+    if _is_answer(content):
+        return answer_summary(content)
     return _model_text(part)
+
+
+def answer_summary(answer: dict[str, Any]) -> str:
+    """An asked agent's answer (ask_agent): who, its tools, the first lines."""
+    tools = answer.get("tools") or []
+    called = f" after {', '.join(map(str, tools))}" if tools else ""
+    lines = [line for line in str(answer.get("answer", "")).splitlines() if line.strip()]
+    shown = LINE_BREAK.join(lines[:SHOWN_LINES])
+    if len(lines) > SHOWN_LINES:
+        shown += f"{LINE_BREAK}… ({len(lines) - SHOWN_LINES} more lines)"
+    return f"{answer.get('path')} answered{called}: {shown}"
 
 
 def run_summary(run: dict[str, Any], images: int = 0) -> str:
@@ -53,6 +66,10 @@ def _run_result(content: Any) -> tuple[dict[str, Any] | None, int]:
 
 def _is_run(value: Any) -> bool:
     return isinstance(value, dict) and "status" in value and "path" in value and "stdout" in value
+
+
+def _is_answer(value: Any) -> bool:
+    return isinstance(value, dict) and {"path", "answer", "tools"} <= value.keys()
 
 
 def _model_text(part: Any) -> str:

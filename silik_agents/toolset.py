@@ -15,7 +15,7 @@ from pydantic_ai import BinaryContent, FunctionToolset, Tool, ToolFailed
 
 from silik_agents.policy import SilikSettings, ToolPolicy
 from silik_kernel.tools.backend import LocalBackend, SilikBackend
-from silik_kernel.tools.base import Image, ToolError, output_sink
+from silik_kernel.tools.base import Image, ToolError, input_asker, output_sink
 from silik_kernel.tools.definitions import SilikTools
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "SilikToolset",
     "ToolPolicy",
     "function_tool_names",
+    "input_asker",
     "output_sink",
     "silik_toolset",
 ]

@@ -60,6 +60,12 @@ class ToolPolicy(BaseModel):
     max_output_chars: int = Field(
         default=4000, description="output kept in a run_code result before it is truncated"
     )
+    max_depth: int = Field(
+        default=3,
+        ge=0,
+        description="how deep a chain of agents asking agents may go (ask_agent): "
+        "the human asking A is depth 0, A asking B depth 1",
+    )
 
 
 class SilikSettings(ToolPolicy):
@@ -68,6 +74,30 @@ class SilikSettings(ToolPolicy):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(default=True, description="give the agent the silik tools at all")
+
+
+def narrowed(own: SilikSettings, starter: SilikSettings) -> SilikSettings:
+    """The policy of an agent kernel another agent started: its own, never broader
+    than its starter's."""
+
+    def both(mine: list[str] | None, theirs: list[str] | None) -> list[str] | None:
+        if mine is None or theirs is None:
+            return theirs if mine is None else mine
+        return [name for name in mine if name in theirs]
+
+    return own.model_copy(
+        update={
+            "enabled": own.enabled and starter.enabled,
+            "allowed_kernelspecs": both(own.allowed_kernelspecs, starter.allowed_kernelspecs),
+            "silik_commands": both(own.silik_commands, starter.silik_commands),
+            "max_kernels": min(own.max_kernels, starter.max_kernels),
+            "max_depth": min(own.max_depth, starter.max_depth),
+            "use_other_kernels": own.use_other_kernels and starter.use_other_kernels,
+            "require_approval": list(
+                dict.fromkeys(own.require_approval + starter.require_approval)
+            ),
+        }
+    )
 
 
 @dataclass(frozen=True)

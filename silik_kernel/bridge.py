@@ -38,6 +38,7 @@ import zmq.asyncio
 from pydantic import BaseModel, Field
 
 from silik_kernel.agent_policy import BRIDGE_FILE_ENV, Caller, SilikSettings
+from silik_kernel.asking import AskUser
 from silik_kernel.errors import SilikError
 from silik_kernel.service import ManagerService, ServiceError
 
@@ -45,6 +46,8 @@ log = logging.getLogger("silik.bridge")
 
 MAX_SKEW = 120.0  # seconds a request may be old (or ahead) before it is refused
 REPLAY_MEMORY = 10000
+#: A client's word about a request it sent: not an operation, never answered.
+CONTROL_OPS = frozenset({"cancel", "input_reply"})
 _IPC_PATH_MAX = 100  # a socket file's path must fit in sockaddr_un (107 bytes on Linux)
 
 __all__ = ["BRIDGE_FILE_ENV", "BridgeClient", "BridgeInfo", "BridgeRequest", "BridgeServer"]
@@ -98,6 +101,8 @@ class BridgeServer:
         self._socket: zmq.asyncio.Socket | None = None
         self._task: asyncio.Task | None = None
         self._handlers: set[asyncio.Task] = set()
+        self._running: dict[str, tuple[str, asyncio.Task]] = {}  # request id -> caller id, task
+        self._answers: dict[str, asyncio.Future[str]] = {}  # request id -> its input's answer
 
     def start(self) -> None:
         """Bind the socket file in a private directory and start serving."""
@@ -123,6 +128,11 @@ class BridgeServer:
         with os.fdopen(fd, "w") as f:
             f.write(BridgeInfo(url=self.url, kernel_id=kernel_id, key=key).model_dump_json())
         return path
+
+    def policy_of(self, kernel_id: str) -> SilikSettings | None:
+        """The policy the agent kernel ``kernel_id`` is held to, if it has credentials."""
+        known = self._callers.get(kernel_id)
+        return known[1].policy if known is not None else None
 
     def _revoke(self, kernel_id: str) -> None:
         self._callers.pop(kernel_id, None)
@@ -196,9 +206,29 @@ class BridgeServer:
             if accepted is None:
                 self.rejected += 1
                 continue
-            task = asyncio.ensure_future(self._handle(frames[0], *accepted))
+            caller, req = accepted
+            if req.op in CONTROL_OPS:
+                self._control(caller, req)
+                continue
+            task = asyncio.ensure_future(self._handle(frames[0], caller, req))
             self._handlers.add(task)
+            self._running[req.id] = (caller.id, task)
             task.add_done_callback(self._handlers.discard)
+            task.add_done_callback(lambda _, rid=req.id: self._running.pop(rid, None))
+
+    def _control(self, caller: Caller, req: BridgeRequest) -> None:
+        """A client's word about one of its own running requests: cancel it (its
+        reader stopped), or the answer to the input request it was sent."""
+        target = str(req.args.get("request", ""))
+        running = self._running.get(target)
+        if running is None or running[0] != caller.id:
+            return  # ended already, or another kernel's: nothing to do
+        if req.op == "cancel":
+            running[1].cancel()
+            return
+        waiting = self._answers.pop(target, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(str(req.args.get("value", "")))
 
     async def _send(self, ident: bytes, caller: Caller, frame: BridgeFrame) -> None:
         """Send one answer frame, signed with the key of the kernel that asked."""
@@ -212,7 +242,8 @@ class BridgeServer:
         try:
             if self.service.is_stream(req.op):
                 result = None
-                async for event in self.service.stream(req.op, req.args, caller=caller):
+                ask = self._asker(ident, caller, req.id)
+                async for event in self.service.stream(req.op, req.args, caller=caller, ask=ask):
                     if event.get("kind") == "result":
                         result = event.get("data")
                         continue
@@ -235,6 +266,25 @@ class BridgeServer:
             await self._send(
                 ident, caller, BridgeFrame(id=req.id, kind="error", data=err.to_dict())
             )
+
+    def _asker(self, ident: bytes, caller: Caller, req_id: str) -> AskUser:
+        """Asks the client that sent ``req_id`` (it answers with an input_reply)."""
+
+        async def ask(prompt: str, password: bool) -> str:
+            waiting: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            self._answers[req_id] = waiting
+            data = {"kind": "input_request", "prompt": prompt, "password": password}
+            try:
+                await self._send(ident, caller, BridgeFrame(id=req_id, kind="event", data=data))
+                return await waiting
+            finally:
+                self._answers.pop(req_id, None)
+
+        return ask
+
+
+def _is_input_request(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == "input_request"
 
 
 class BridgeClient:
@@ -285,20 +335,43 @@ class BridgeClient:
                 queue.put_nowait(frame)
 
     async def _send(self, op: str, args: dict[str, Any]) -> tuple[str, asyncio.Queue]:
-        sock = self._ensure()
         req = BridgeRequest(op=op, args=args)
         queue: asyncio.Queue = asyncio.Queue()
         self._queues[req.id] = queue
-        payload = req.model_dump_json().encode()
-        await sock.send_multipart([self.info.kernel_id.encode(), _sign(self.key, payload), payload])
+        await self._post(req)
         return req.id, queue
 
+    async def _post(self, req: BridgeRequest) -> None:
+        sock = self._ensure()
+        payload = req.model_dump_json().encode()
+        await sock.send_multipart([self.info.kernel_id.encode(), _sign(self.key, payload), payload])
+
+    def _cancel(self, req_id: str) -> None:
+        """Tell the server to stop ``req_id``, without waiting: a server that is gone
+        (no peer to queue for) must not hold up the reader that stopped."""
+        assert self._socket is not None
+        payload = BridgeRequest(op="cancel", args={"request": req_id}).model_dump_json().encode()
+        frames = [self.info.kernel_id.encode(), _sign(self.key, payload), payload]
+        try:
+            self._socket.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+
     async def stream(
-        self, op: str, args: dict[str, Any], *, timeout: float | None = None
+        self,
+        op: str,
+        args: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        ask: AskUser | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Events of a streaming op, then ``{"kind": "result", "data": ...}``."""
+        """Events of a streaming op, then ``{"kind": "result", "data": ...}``.
+
+        ``ask`` answers the input requests the op forwards (None: ""). Stopped
+        before its result (the caller was interrupted), the op is cancelled."""
         req_id, queue = await self._send(op, args)
         limit = (timeout or 60.0) + 30.0  # the service enforces the op's own timeout
+        ended = False
         try:
             while True:
                 try:
@@ -308,15 +381,26 @@ class BridgeClient:
                         f"the parent silik did not answer {op} in time",
                         hint="is the parent silik kernel still running?",
                     ) from None
-                if frame.kind == "event":
+                if frame.kind == "event" and _is_input_request(frame.data):
+                    value = (
+                        await ask(frame.data["prompt"], bool(frame.data["password"])) if ask else ""
+                    )
+                    await self._post(
+                        BridgeRequest(op="input_reply", args={"request": req_id, "value": value})
+                    )
+                elif frame.kind == "event":
                     yield frame.data
                 elif frame.kind == "error":
+                    ended = True
                     raise ServiceError.from_dict(frame.data)
                 else:
+                    ended = True
                     yield {"kind": "result", "data": frame.data}
                     return
         finally:
             self._queues.pop(req_id, None)
+            if not ended and self._socket is not None:
+                self._cancel(req_id)
 
     async def call(self, op: str, args: dict[str, Any], *, timeout: float = 60.0) -> Any:
         result = None

@@ -52,9 +52,9 @@ class SilikManager:
         self.stopping: dict[str, KernelRecord] = {}
         # (kernel_id, channel, msg) for traffic no request of ours caused, e.g. widget updates
         self.on_unrouted: Callable[[str, str, Message], None] | None = None
-        # (spec name, kernel id) -> the variables that give an agent kernel the user
-        # starts its own bridge credentials; None where there is no bridge.
-        self.agent_credentials: Callable[[str, str], dict[str, str]] | None = None
+        # (spec name, kernel id, owner) -> the variables that give an agent kernel its
+        # own bridge credentials; None where there is no bridge.
+        self.agent_credentials: Callable[[str, str, str], dict[str, str]] | None = None
         self.starter = KernelStarter(
             self.tree,
             self.records,
@@ -158,12 +158,12 @@ class SilikManager:
     def _environment_for_children(
         self, spec: SpecInfo, kernel_id: str, owner: str
     ) -> dict[str, str]:
-        """The variables a local child gets. Bridge credentials go only to an agent
-        kernel the user starts: a kernel an agent starts, an agent kernel included,
-        gets none, and an inherited bridge variable is blanked."""
+        """The variables a local child gets. Bridge credentials go only to agent
+        kernels (one an agent starts is held to its starter's policy too); any other
+        kernel gets none, and an inherited bridge variable is blanked."""
         env = {**self.child_env, BRIDGE_FILE_ENV: ""}
-        if spec.agent and not owner and self.agent_credentials is not None:
-            env.update(self.agent_credentials(spec.name, kernel_id))
+        if spec.agent and self.agent_credentials is not None:
+            env.update(self.agent_credentials(spec.name, kernel_id, owner))
         return env
 
     def _adopt(self, sub: SubKernel) -> None:

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, get_type_hints
 
-from silik_kernel.agent_policy import USER, Caller
+from silik_kernel.agent_policy import USER, Caller, ToolPolicy
+from silik_kernel.asking import AskUser, Delegations, ask_turn, request_metadata
 from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.commands.runner import PlannedLine, run_command_text
 from silik_kernel.errors import KernelDiedError, SilikError
@@ -24,7 +25,7 @@ from silik_kernel.protocol.messages import OUTPUT_TYPES
 from silik_kernel.subkernels.execution import ExecuteOptions, Message
 from silik_kernel.tree import Folder, KernelEntry
 
-STREAM_OPS = frozenset({"run_code"})
+STREAM_OPS = frozenset({"run_code", "ask_agent"})
 INTERRUPT_GRACE = 5.0  # seconds a timed-out run gets to end after its interrupt
 
 
@@ -109,6 +110,7 @@ class ManagerService:
         self.manager = manager
         self.commands = commands
         self.guard = PolicyGuard(manager)
+        self.delegations = Delegations()
 
     def is_stream(self, op: str) -> bool:
         return op in STREAM_OPS
@@ -123,20 +125,29 @@ class ManagerService:
             return await method(caller=caller, **args)
 
     async def stream(
-        self, op: str, args: dict[str, Any], *, caller: Caller = USER
+        self, op: str, args: dict[str, Any], *, caller: Caller = USER, ask: AskUser | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        if op != "run_code":
+        """A streaming op's events; ``ask`` answers the input requests of ask_agent's
+        asked kernel (None: it runs without stdin)."""
+        if op not in STREAM_OPS:
             raise ServiceError("invalid", f"unknown streaming operation {op!r}")
-        _check_args(op, self.run_code, args)
+        method = getattr(self, op)
+        _check_args(op, method, args)
+        extra = {"ask": ask} if op == "ask_agent" else {}
         with _as_service_errors():
             self.guard.enter(caller)
-            async for event in self.run_code(caller=caller, **args):
+            async for event in method(caller=caller, **args, **extra):
                 yield event
 
     # -- operations ----------------------------------------------------------
     async def op_list_kernelspecs(self, *, caller: Caller = USER) -> list[dict[str, str]]:
         return [
-            {"name": s.name, "display_name": s.display_name, "language": s.language}
+            {
+                "name": s.name,
+                "display_name": s.display_name,
+                "language": s.language,
+                "kind": "agent" if s.agent else "code",
+            }
             for s in self.manager.kernelspecs()
             if self.guard.may_list(caller, s.name)
         ]
@@ -274,6 +285,52 @@ class ManagerService:
                 pass
         reply = {} if task.cancelled() else task.result()
         yield {"kind": "result", "data": _run_result(rec.entry.path, reply, timed_out, started)}
+
+    async def ask_agent(
+        self,
+        path: str,
+        message: str,
+        timeout: float = 600.0,
+        fresh: bool = False,
+        allow_stdin: bool = False,
+        limits: dict | None = None,
+        *,
+        caller: Caller = USER,
+        ask: AskUser | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """One chat turn of the agent kernel at ``path``: its outputs as events, then
+        a ``result`` (status, answer, tools, usage) from its reply's metadata."""
+        self.guard.may_use(caller, path)
+        rec = self.manager.record(path)
+        if not self._is_agent(rec.spec_name):
+            raise ServiceError(
+                "invalid",
+                f"{rec.entry.path} is a {rec.spec_name} kernel, not an agent kernel",
+                "ask_agent talks to agent kernels; run_code runs code in the others",
+            )
+        if limits is not None and not isinstance(limits, dict):
+            raise ServiceError("invalid", "ask_agent: limits must be an object or null")
+        policy = caller.policy or ToolPolicy()
+        delegation = self.delegations.plan(
+            caller.id, rec.entry.kernel_id, policy.max_depth, self._kernel_name
+        )
+        chain = [self._kernel_name(k) for k in delegation.chain]
+        meta = request_metadata(thread=caller.id or "user", fresh=fresh, limits=limits, chain=chain)
+        options = ExecuteOptions(allow_stdin=allow_stdin and ask is not None, metadata=meta)
+        with self.delegations.running(delegation):
+            async for event in ask_turn(
+                self.manager, path, message, options, timeout=timeout, ask=ask
+            ):
+                yield event
+
+    def _is_agent(self, spec_name: str) -> bool:
+        try:
+            return self.manager.spec(spec_name).agent
+        except SilikError:
+            return False
+
+    def _kernel_name(self, kernel_id: str) -> str:
+        return self.guard.name_of(Caller(kernel_id))
 
 
 def _run_result(

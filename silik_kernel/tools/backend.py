@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from silik_kernel.agent_policy import Caller, SilikSettings, ToolPolicy
+from silik_kernel.asking import AskUser
 
 if TYPE_CHECKING:
     from silik_kernel.service import ManagerService
@@ -17,7 +18,12 @@ class SilikBackend(Protocol):
     async def call(self, op: str, args: dict[str, Any], *, timeout: float = 60.0) -> Any: ...
 
     def stream(
-        self, op: str, args: dict[str, Any], *, timeout: float | None = None
+        self,
+        op: str,
+        args: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        ask: AskUser | None = None,
     ) -> AsyncIterator[dict[str, Any]]: ...
 
     async def close(self) -> None: ...
@@ -42,9 +48,14 @@ class ServiceBackend:
         return await self.service.call(op, args, caller=self.who())
 
     async def stream(
-        self, op: str, args: dict[str, Any], *, timeout: float | None = None
+        self,
+        op: str,
+        args: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        ask: AskUser | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        async for event in self.service.stream(op, args, caller=self.who()):
+        async for event in self.service.stream(op, args, caller=self.who(), ask=ask):
             yield event
 
     async def close(self) -> None:

@@ -18,7 +18,8 @@ from silik_kernel.agent_policy import ToolPolicy
 from silik_kernel.errors import SilikError
 from silik_kernel.service import ServiceError
 from silik_kernel.tools.backend import LocalBackend, SilikBackend
-from silik_kernel.tools.base import ToolError, output_sink
+from silik_kernel.tools.base import ToolError, input_asker, output_sink
+from silik_kernel.tools.delegation import ask_agent
 from silik_kernel.tools.run_output import RunOutput
 
 KEPT_RUNS = 50  # whole outputs of truncated runs kept for get_output
@@ -38,6 +39,7 @@ class SilikTools:
     TOOL_NAMES = (
         "list_kernelspecs", "list_tree", "start_kernel", "run_code", "get_output",
         "interrupt_kernel", "restart_kernel", "stop_kernel", "kernel_history", "silik",
+        "ask_agent",
     )  # fmt: skip
 
     def __init__(self, backend: SilikBackend, policy: ToolPolicy | None = None) -> None:
@@ -52,7 +54,12 @@ class SilikTools:
 
     # -- the tools -------------------------------------------------------------
     async def list_kernelspecs(self) -> list[dict[str, str]]:
-        """List the kernel types (kernelspecs) that can be started, with their language."""
+        """List the kernel types (kernelspecs) that can be started, with their language.
+
+        "kind" is "agent" for agent kernels (talk to them with ask_agent) and
+        "code" for the others (run code in them with run_code); start_kernel
+        starts either.
+        """
         return await self._call("list_kernelspecs")
 
     async def list_tree(self, path: str = "~") -> list[dict[str, Any]]:
@@ -134,6 +141,35 @@ class SilikTools:
         "info ~/calc.py", "help". Connect mode and exit are not available.
         """
         return await self._call("silik", command=command)
+
+    async def ask_agent(
+        self, path: str, message: str, timeout: float = 600, fresh: bool = False
+    ) -> dict[str, Any]:
+        """Ask another agent kernel (an "agent" kind from list_kernelspecs, started with
+        start_kernel) to do something, and wait for its answer.
+
+        Args:
+            path: the agent kernel's path, e.g. "~/team/analyst.txt".
+            message: what you ask, as you would write it to a colleague: the agent
+                sees only this message and what you told it before.
+            timeout: seconds before its turn is interrupted.
+            fresh: true to start a new conversation with it; by default it remembers
+                what you asked it before (each asker has a conversation of its own).
+
+        Returns its answer text, the names of the tools it called, and what its
+        turn used (requests, tokens). When it fails (its budget ran out, it was
+        refused, interrupted, timed out or died) the call fails with the reason.
+        """
+        ask = input_asker.get()
+        return await ask_agent(
+            self.backend,
+            path,
+            message,
+            timeout=float(timeout),
+            fresh=fresh,
+            sink=output_sink.get(),
+            ask=(lambda prompt, password: ask(prompt)) if ask is not None else None,
+        )
 
     # -- what the faces share ------------------------------------------------------
     async def collect(

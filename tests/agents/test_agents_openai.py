@@ -48,6 +48,7 @@ def test_openai_chat_model_streams_answer_and_tool_call():
                 "stop_kernel",
                 "kernel_history",
                 "silik",
+                "ask_agent",
             ]
             assert second["messages"][-1]["role"] == "tool"
             usage = driver.ok("/usage").text

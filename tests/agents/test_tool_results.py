@@ -33,3 +33,9 @@ def test_other_results_are_their_text():
     assert result_summary(ToolReturnPart("add", 5, tool_call_id="c")) == "5"
     retry = ToolReturnPart("add", "bad argument", tool_call_id="c", outcome="retried")
     assert result_summary(retry) == "bad argument"
+
+
+def test_an_asked_agents_answer_shows_who_answered_after_which_tools_not_its_json():
+    answer = {"path": "~/b.txt", "answer": "done\nsee above", "tools": ["run_code"], "usage": {}}
+    part = ToolReturnPart("ask_agent", answer, tool_call_id="c")
+    assert result_summary(part) == "~/b.txt answered after run_code: done ⏎ see above"

@@ -27,6 +27,9 @@ KERNEL_PYTHONPATH = os.pathsep.join([str(TESTS_DIR), str(TESTS_DIR.parent)])
 CHEF = "agents_fixtures.chef:agent"
 CHEF_CLASS = "agents_fixtures.chef:ChefKernel"
 ORCHESTRA = "agents_fixtures.orchestra:agent"
+TEAM = "agents_fixtures.team:agent"
+#: The team agents' config: they may ask each other, and their silik tool asks first.
+TEAM_CONFIG = '[silik]\nuse_other_kernels = true\nrequire_approval = ["silik"]\nmax_depth = 2\n'
 #: Variables a developer may have set that would change what the kernels do.
 SCRUBBED_ENV = (
     "OPENAI_API_KEY",
@@ -44,7 +47,8 @@ _prefix: Path | None = None
 
 
 def agent_prefix() -> Path:
-    """A prefix holding the `chef` (via the CLI), `chef-sub` and `orchestra` kernelspecs."""
+    """A prefix holding the `chef` (via the CLI), `chef-sub`, `orchestra` and `team`
+    kernelspecs."""
     global _prefix
     if _prefix is None:
         prefix = Path(tempfile.mkdtemp(prefix="silik-agents-test-"))
@@ -56,13 +60,20 @@ def agent_prefix() -> Path:
         subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=60)
         from silik_agents.__main__ import main
 
-        for target, name in ((CHEF_CLASS, "chef-sub"), (ORCHESTRA, "orchestra")):
+        for target, name in ((CHEF_CLASS, "chef-sub"), (ORCHESTRA, "orchestra"), (TEAM, "team")):
             main(
                 ["install", target, "--name", name, "--prefix", str(prefix), "--no-check"]
                 + ["--env", f"PYTHONPATH={KERNEL_PYTHONPATH}"]
             )
         _prefix = prefix
     return _prefix
+
+
+def team_config_dir(root: Path) -> Path:
+    """A JUPYTER_CONFIG_DIR under ``root`` holding TEAM_CONFIG as team's config."""
+    (root / "silik_agents").mkdir(parents=True, exist_ok=True)
+    (root / "silik_agents" / "team.toml").write_text(TEAM_CONFIG)
+    return root
 
 
 def kernel_dirs() -> list[str]:

@@ -3,6 +3,7 @@ held to its policy; no other kernel can."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -249,3 +250,28 @@ async def test_a_borrowed_key_acts_only_as_its_kernel(served):
     finally:
         await client.close()
     assert "victim.py" in manager.tree.root.children
+
+
+async def test_only_the_kernel_that_sent_a_request_can_cancel_it(served):
+    """A cancel names a request id: another kernel's key cannot stop it."""
+    _manager, bridge, _files, (a, b) = served
+    client_a, client_b = BridgeClient(a), BridgeClient(b)
+    try:
+        await client_a.call("start_kernel", {"kernelspec": "python3", "label": "mine"})
+        code = "import time; time.sleep(1.0); print('finished')"
+        events = client_a.stream("run_code", {"path": "~/mine.py", "code": code}, timeout=30)
+        first = asyncio.ensure_future(events.__anext__())
+        for _ in range(500):  # at most 5 s for the request to arrive
+            if bridge._running:
+                break
+            await asyncio.sleep(0.01)
+        [req_id] = list(bridge._running)
+        client_b._ensure()
+        await client_b._post(BridgeRequest(op="cancel", args={"request": req_id}))
+        await asyncio.sleep(0.2)
+        assert req_id in bridge._running  # still running: b's word does not count
+        got = [await first] + [e async for e in events]
+        assert got[-1]["data"]["status"] == "ok" and "finished" in str(got)
+    finally:
+        await client_a.close()
+        await client_b.close()
