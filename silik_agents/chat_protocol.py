@@ -13,7 +13,18 @@ Reply (``execute_reply`` metadata ``["silik_agents"]``)::
     {"run_id": "...", "conversation_id": "...",
      "message_ids": ["...", ...],      # the messages this cell added, in order
      "messages": [...],                # those messages, pydantic-ai JSON
-     "usage": {"requests": 1, "input_tokens": 50, "output_tokens": 12}}
+     "usage": USAGE,                   # this turn's own
+     "usage_total": USAGE,             # the kernel's since it started, every thread
+     "delegated": {"~/path": USAGE},   # what the agents it asked spent since it started
+     "model": "openai:gpt-5"}          # the model of this turn
+
+    USAGE = {"requests": 1, "input_tokens": 50, "output_tokens": 12,
+             "total_tokens": 62, "tool_calls": 0, "cost": 0.0004 | null}
+
+A failed or interrupted turn's reply carries ``usage``, ``usage_total``,
+``delegated`` and ``model`` (its tokens count). A request may also carry
+``{"limits": {"requests", "total_tokens", "tool_calls", "cost"}}`` (each a number
+or null): the turn then runs under the smaller of those and the config's ``[limits]``.
 
 A message's id is kept in its ``metadata["silik_id"]``; a simple message's
 ``"id"`` becomes that id, so a frontend's ids survive the round trip.
@@ -66,19 +77,16 @@ def history_from_metadata(meta: dict[str, Any] | None) -> list[ModelMessage] | N
     return out
 
 
-def reply_metadata(result: TurnResult) -> dict[str, Any]:
-    usage = result.usage
+def reply_metadata(result: TurnResult, accounting: dict[str, Any]) -> dict[str, Any]:
+    """The reply's metadata: the turn's messages, and ``accounting`` (usage, usage_total,
+    delegated, model: a failed turn's reply carries those alone)."""
     return {
         METADATA_KEY: {
             "run_id": result.run_id,
             "conversation_id": result.conversation_id,
             "message_ids": result.message_ids,
             "messages": ModelMessagesTypeAdapter.dump_python(result.new_messages, mode="json"),
-            "usage": {
-                "requests": usage.requests,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-            },
+            **accounting,
         }
     }
 

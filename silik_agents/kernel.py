@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic_ai.agent import AbstractAgent
+from pydantic_ai.exceptions import UsageLimitExceeded
 from pydantic_ai.models import Model
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset
 
 from silik_agents import __version__
+from silik_agents.budget import UsageLedger, budget_of_request, quiet_cost_warning, turn_budget
 from silik_agents.chat import ChatSession, offered_tools
-from silik_agents.chat_protocol import history_from_metadata, reply_metadata
+from silik_agents.chat_protocol import METADATA_KEY, history_from_metadata, reply_metadata
 from silik_agents.commands import (
     ChatCommand,
     ChatCommands,
@@ -34,7 +36,7 @@ from silik_agents.commands import (
     is_complete_reply,
 )
 from silik_agents.config import LoadedSettings, load_settings
-from silik_agents.errors import AgentError, agent_load_error, explain, internal_error
+from silik_agents.errors import AgentError, create_agent, explain, internal_error
 from silik_agents.identity import IMPLEMENTATION, LANGUAGE_INFO
 from silik_agents.live import run_live_turn
 from silik_agents.model_choice import ModelChoice, build_model, choose_model, turn_model
@@ -99,6 +101,8 @@ class AgentKernel(ChatCommands, MainLoopKernel):
             super().__init__(**kwargs)
         self.commands: dict[str, ChatCommand] = collect_commands(type(self))
         self.chat = ChatSession()
+        self.usage_ledger = UsageLedger()  # every turn's usage, every thread
+        quiet_cost_warning()
         self.session_model: ModelChoice | None = None  # set by /model NAME
         self.last_thinking = ""
         self._built_models: dict[str, Model] = {}
@@ -300,8 +304,12 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         if self.loaded.error:
             raise AgentError(self.loaded.error, "fix the file, then restart the kernel")
         history = history_from_metadata(cell_meta)
-        model = turn_model(self.model_choice, self.model_for, self.loaded.path)
+        budget = self.usage_ledger.begin(
+            budget_of_request(self.loaded.settings.limits, str(self.loaded.path), cell_meta)
+        )
+        token = turn_budget.set(budget)
         try:
+            model = turn_model(self.model_choice, self.model_for, self.loaded.path)
             result, view = await run_live_turn(
                 self.chat,
                 agent,
@@ -314,12 +322,22 @@ class AgentKernel(ChatCommands, MainLoopKernel):
                 model=model,
                 toolsets=self.toolsets() or None,
                 deps=self.make_deps(),
+                **budget.run_options(),
             )
+        except UsageLimitExceeded as exc:
+            raise budget.exceeded(exc) from None
         except Exception as exc:
             raise self.explain(exc) from None
+        finally:
+            turn_budget.reset(token)
+            accounting = self.usage_ledger.end(budget, self.model_choice.label)
+            self._cell.reply_metadata = {METADATA_KEY: accounting}
+            warning = self.usage_ledger.cost_warning(budget)
+            if warning:
+                self._publish("stream", {"name": "stderr", "text": warning})
         self.last_thinking = view.thinking_text
         self.cell_history.add_output(self.execution_count, view.answer)
-        self._cell.reply_metadata = reply_metadata(result)
+        self._cell.reply_metadata = reply_metadata(result, accounting)
         return ok_reply(self.execution_count)
 
     async def _ask_frontend(self, prompt: str) -> str:
@@ -390,17 +408,3 @@ class AgentKernel(ChatCommands, MainLoopKernel):
                 except Exception:
                     log.exception("closing the silik backend at shutdown")
         return {"status": "ok", "restart": restart}
-
-
-def create_agent(make_agent: Callable[[], Any], what: str) -> AbstractAgent[Any, Any]:
-    """The kernel's agent from ``make_agent()``; any failure is an AgentError that
-    every chat cell shows (the kernel starts anyway)."""
-    try:
-        agent = make_agent()
-    except AgentError:
-        raise
-    except Exception as exc:
-        raise agent_load_error(exc, what) from None
-    if not isinstance(agent, AbstractAgent):
-        raise AgentError(f"make_agent() returned {type(agent).__name__}, not a pydantic-ai Agent")
-    return agent

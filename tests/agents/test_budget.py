@@ -1,0 +1,149 @@
+"""Per-turn budgets of an agent kernel, and the usage its replies carry.
+
+The `meter` agent (tests/agents_fixtures/meter.py) spends a known number of
+requests, tokens and tool calls per turn, so every number here is exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+from agents_fixtures.kernels import KERNEL_PYTHONPATH, AgentDriver, execute_with_metadata
+from agents_fixtures.meter import expected_usage
+
+from silik_agents.__main__ import main
+
+METER = "agents_fixtures.meter:agent"
+
+
+@pytest.fixture(scope="module")
+def meter_dirs(tmp_path_factory):
+    """A prefix with the meter agent as `meter` and `meter-capped`, and a config dir
+    where meter-capped has a budget."""
+    prefix = tmp_path_factory.mktemp("meter-prefix")
+    for name in ("meter", "meter-capped"):
+        main(
+            ["install", METER, "--name", name, "--prefix", str(prefix), "--no-check"]
+            + ["--env", f"PYTHONPATH={KERNEL_PYTHONPATH}"]
+        )
+    config = tmp_path_factory.mktemp("meter-config")
+    (config / "silik_agents").mkdir()
+    (config / "silik_agents" / "meter-capped.toml").write_text(
+        "[limits]\nrequests = 2\ncost = 0.5\n"
+    )
+    return [str(prefix / "share" / "jupyter" / "kernels")], config
+
+
+@pytest.fixture(scope="module")
+def meter(meter_dirs):
+    dirs, config = meter_dirs
+    driver = AgentDriver("meter", str(config), dirs=dirs)
+    try:
+        yield driver
+    finally:
+        driver.shutdown()
+
+
+@pytest.fixture(scope="module")
+def capped(meter_dirs):
+    dirs, config = meter_dirs
+    driver = AgentDriver("meter-capped", str(config), dirs=dirs)
+    try:
+        yield driver
+    finally:
+        driver.shutdown()
+
+
+def _with_cost(usage: dict[str, int]) -> dict[str, object]:
+    return {**usage, "cost": None}  # FunctionModel has no price
+
+
+def _sum(*usages: dict[str, int]) -> dict[str, int]:
+    return {k: sum(u[k] for u in usages) for k in usages[0]}
+
+
+def _ask(driver: AgentDriver, code: str, limits: dict | None = None, asked_by: str | None = None):
+    section: dict = {"version": 1}
+    if limits is not None:
+        section["limits"] = {"requests": None, "total_tokens": None, "tool_calls": None,
+                             "cost": None, **limits}  # fmt: skip
+    if asked_by:
+        section["delegation"] = {"path": "~/m.txt", "asked_by": asked_by, "depth": 1}
+    return driver.collect(execute_with_metadata(driver, code, {"silik_agents": section}))
+
+
+def test_config_request_limit_stops_the_turn_and_keeps_the_conversation(capped):
+    first = capped.ok("tick 1")
+    # A cost limit with no known price is said once, in the cell, never silently.
+    assert "cost limit ([limits] cost in" in first.stderr and "cannot be enforced" in first.stderr
+    meta = first.reply["metadata"]["silik_agents"]
+    assert meta["usage"] == _with_cost(expected_usage(1))
+    history = capped.ok("/history").text
+    res = capped.fails("tick 2")
+    config = capped.config_dir / "silik_agents" / "meter-capped.toml"
+    assert res.content["ename"] == "UsageLimitExceeded"
+    assert res.content["evalue"] == (
+        f"this turn used 2 of 2 requests ([limits] requests in {config}); "
+        "raise it or ask a smaller question"
+    )
+    assert "cannot be enforced" not in res.stderr
+    assert capped.ok("/history").text == history  # the failed turn left no half turn
+    # The failed turn's usage is in its reply and counts in the total.
+    failed = res.reply["metadata"]["silik_agents"]
+    spent = {"requests": 2, "input_tokens": 100, "output_tokens": 2, "total_tokens": 102,
+             "tool_calls": 2}  # fmt: skip
+    assert failed["usage"] == _with_cost(spent)
+    assert failed["usage_total"] == _with_cost(_sum(expected_usage(1), spent))
+    assert failed["model"] == "function:meter-script"
+    assert failed["delegated"] == {}
+
+
+def test_request_limits_are_clamped_by_the_smaller_one(capped):
+    # The caller's 5 requests do not raise the config's 2...
+    res = _ask(capped, "tick 2", {"requests": 5})
+    assert res.status == "error" and "2 of 2 requests ([limits] requests" in res.content["evalue"]
+    # ...and its 1 lowers them, named as the caller's.
+    res = _ask(capped, "tick 1", {"requests": 1}, asked_by="~/lead")
+    assert res.content["evalue"] == (
+        "this turn used 1 of 1 requests (the limit ~/lead gave this turn); "
+        "raise it or ask a smaller question"
+    )
+
+
+def test_tool_call_and_token_limits(meter):
+    meter.ok("/reset")
+    res = _ask(meter, "tick 3", {"tool_calls": 2}, asked_by="~/lead")
+    assert res.status == "error"
+    assert res.content["evalue"].startswith("this turn used 2 of 2 tool calls (the limit ~/lead")
+    assert res.reply["metadata"]["silik_agents"]["usage"]["tool_calls"] == 2
+    # tokens are checked after each response: 51 per response here
+    res = _ask(meter, "tick 3", {"total_tokens": 100})
+    assert res.content["evalue"].startswith("this turn used 102 of 100 tokens (the limit its")
+    assert meter.ok("/history").text.strip() == "The conversation is empty."
+    ok = _ask(meter, "tick 3", {"total_tokens": 204, "tool_calls": 3, "requests": 4})
+    assert ok.status == "ok"
+    assert ok.reply["metadata"]["silik_agents"]["usage"] == _with_cost(expected_usage(3))
+
+
+def test_bad_limits_are_refused_with_the_shape_to_send(meter):
+    res = _ask(meter, "hi", {"requests": "five"})
+    assert res.content["ename"] == "BadMetadata"
+    assert "silik_agents.limits requests must be a number >= 0 or null" in res.content["evalue"]
+
+
+def test_reply_usage_totals_are_exact_and_usage_shows_them(meter_dirs):
+    dirs, config = meter_dirs
+    driver = AgentDriver("meter", str(config), dirs=dirs)
+    try:
+        one = driver.ok("tick 1").reply["metadata"]["silik_agents"]
+        two = driver.ok("tick 2").reply["metadata"]["silik_agents"]
+        assert one["usage"] == one["usage_total"] == _with_cost(expected_usage(1))
+        assert two["usage"] == _with_cost(expected_usage(2))
+        total = _sum(expected_usage(1), expected_usage(2))
+        assert two["usage_total"] == _with_cost(total)
+        assert two["model"] == "function:meter-script"
+        text = driver.ok("/usage").text
+        row = f"this kernel  {total['requests']}         {total['input_tokens']}"
+        assert row in text and " 3           -" in text, text
+        assert "Model: function:meter-script. Turns: 2. It asked no other agent." in text
+    finally:
+        driver.shutdown()
