@@ -9,8 +9,12 @@ from __future__ import annotations
 import pytest
 from agents_fixtures.kernels import KERNEL_PYTHONPATH, AgentDriver, execute_with_metadata
 from agents_fixtures.meter import expected_usage
+from pydantic_ai import Agent
+from pydantic_ai.exceptions import UsageLimitExceeded
+from pydantic_ai.models.function import DeltaToolCall, FunctionModel
 
 from silik_agents.__main__ import main
+from silik_agents.budget import LimitSettings, TurnBudget, turn_budget
 
 METER = "agents_fixtures.meter:agent"
 
@@ -147,3 +151,56 @@ def test_reply_usage_totals_are_exact_and_usage_shows_them(meter_dirs):
         assert "Model: function:meter-script. Turns: 2. It asked no other agent." in text
     finally:
         driver.shutdown()
+
+
+# -- in process: the hook an asking tool uses ------------------------------------------
+
+
+async def _asks(messages, info):
+    if len(messages) == 1:
+        yield {0: DeltaToolCall(name="ask_someone", json_args="{}", tool_call_id="a")}
+    else:
+        yield "done"
+
+
+async def test_a_delegates_spending_counts_against_the_askers_budget():
+    seen: list[dict] = []
+    delegate_spent = {"requests": 3, "input_tokens": 150, "output_tokens": 3,
+                      "total_tokens": 153, "tool_calls": 2, "cost": None}  # fmt: skip
+    asker = Agent(FunctionModel(stream_function=_asks))
+
+    @asker.tool_plain
+    def ask_someone() -> str:
+        """What an ask_agent tool does with the running turn's budget."""
+        budget = turn_budget.get()
+        assert budget is not None
+        seen.append(budget.remaining())
+        budget.add_delegated("~/helper.txt", delegate_spent)
+        seen.append(budget.remaining())
+        return "asked"
+
+    async def run(budget: TurnBudget) -> None:
+        token = turn_budget.set(budget)
+        try:
+            async with asker.run_stream_events("ask", **budget.run_options()) as events:
+                async for _ in events:
+                    pass
+        finally:
+            turn_budget.reset(token)
+
+    budget = TurnBudget.for_turn(LimitSettings(requests=10, total_tokens=1000), "m.toml", None, "")
+    await run(budget)
+    # before: one response (51 tokens) spent; after: the delegate's too
+    assert seen == [
+        {"requests": 9, "total_tokens": 949, "tool_calls": None, "cost": None},
+        {"requests": 6, "total_tokens": 796, "tool_calls": None, "cost": None},
+    ]
+    assert budget.delegated == {"~/helper.txt": delegate_spent}
+    # With 4 requests, the delegate's 3 and the turn's first leave none for the answer.
+    budget = TurnBudget.for_turn(LimitSettings(requests=4), "m.toml", None, "")
+    with pytest.raises(UsageLimitExceeded) as caught:
+        await run(budget)
+    assert budget.exceeded(caught.value).message == (
+        "this turn used 4 of 4 requests ([limits] requests in m.toml); "
+        "raise it or ask a smaller question"
+    )
