@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.capabilities import AbstractCapability
@@ -50,6 +51,7 @@ class LimitSettings(BaseModel):
 
 
 Limits = dict[str, int | float | None]
+T = TypeVar("T")
 
 
 def usage_dict(usage: RunUsage | None) -> dict[str, Any]:
@@ -253,16 +255,39 @@ class BudgetGuard(AbstractCapability[Any]):
 
 @dataclass
 class UsageLedger:
-    """What one agent kernel spent since it started, every thread, and its delegates'."""
+    """What one agent kernel spent since it started, every thread, and its delegates'.
+    ``publish`` sends output to the cell of the running turn."""
 
+    publish: Callable[[str, dict[str, Any]], None]
     total: RunUsage = field(default_factory=RunUsage)
     delegated: dict[str, dict[str, Any]] = field(default_factory=dict)
     model: str | None = None  # the model of the latest turn
     cost_warned: bool = False
+    last: dict[str, Any] = field(default_factory=dict)  # the latest turn's reply metadata
 
-    def begin(self, budget: TurnBudget) -> TurnBudget:
+    def __post_init__(self) -> None:
+        quiet_cost_warning()
+
+    async def run(
+        self,
+        budget: TurnBudget,
+        turn: Callable[[], Awaitable[T]],
+        model: str,
+    ) -> T:
+        """Run ``turn`` under ``budget`` (the :data:`turn_budget` meanwhile) and count
+        what it spent, finished or not, in :attr:`last`; running out is an AgentError."""
         budget.ledger = self
-        return budget
+        token = turn_budget.set(budget)
+        try:
+            return await turn()
+        except UsageLimitExceeded as exc:
+            raise budget.exceeded(exc) from None
+        finally:
+            turn_budget.reset(token)
+            self.last = self.end(budget, model)
+            warning = self.cost_warning(budget)
+            if warning:
+                self.publish("stream", {"name": "stderr", "text": warning})
 
     def add_delegated(self, path: str, usage: dict[str, Any]) -> None:
         self.delegated[path] = add_usage(self.delegated.get(path, {}), usage)

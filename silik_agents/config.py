@@ -19,9 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from silik_agents.budget import LimitSettings
 from silik_agents.policy import SilikSettings
-from silik_kernel.agent_policy import CONFIG_ENV, config_path
+from silik_kernel.agent_policy import CONFIG_ENV, MODEL_ENV, config_path
 
-MODEL_ENV = "SILIK_AGENT_MODEL"
 BASE_URL_ENV = "SILIK_AGENT_BASE_URL"
 LOGFIRE_ENV = "SILIK_LOGFIRE"
 

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic_ai.agent import AbstractAgent
-from pydantic_ai.exceptions import UsageLimitExceeded
 from pydantic_ai.models import Model
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset
 
 from silik_agents import __version__
-from silik_agents.budget import UsageLedger, budget_of_request, quiet_cost_warning, turn_budget
+from silik_agents.budget import UsageLedger, budget_of_request
 from silik_agents.chat import ChatSession, offered_tools
 from silik_agents.chat_protocol import METADATA_KEY, history_from_metadata, reply_metadata
 from silik_agents.commands import (
@@ -101,8 +100,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
             super().__init__(**kwargs)
         self.commands: dict[str, ChatCommand] = collect_commands(type(self))
         self.chat = ChatSession()
-        self.usage_ledger = UsageLedger()  # every turn's usage, every thread
-        quiet_cost_warning()
+        self.usage_ledger = UsageLedger(self._publish)  # every turn's usage, every thread
         self.session_model: ModelChoice | None = None  # set by /model NAME
         self.last_thinking = ""
         self._built_models: dict[str, Model] = {}
@@ -304,13 +302,10 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         if self.loaded.error:
             raise AgentError(self.loaded.error, "fix the file, then restart the kernel")
         history = history_from_metadata(cell_meta)
-        budget = self.usage_ledger.begin(
-            budget_of_request(self.loaded.settings.limits, str(self.loaded.path), cell_meta)
-        )
-        token = turn_budget.set(budget)
-        try:
-            model = turn_model(self.model_choice, self.model_for, self.loaded.path)
-            result, view = await run_live_turn(
+        budget = budget_of_request(self.loaded.settings.limits, str(self.loaded.path), cell_meta)
+
+        async def turn() -> Any:
+            return await run_live_turn(
                 self.chat,
                 agent,
                 prompt,
@@ -319,25 +314,21 @@ class AgentKernel(ChatCommands, MainLoopKernel):
                 render=self.render,
                 ask=self._ask_frontend if self._cell.allow_stdin else None,
                 history=history,
-                model=model,
+                model=turn_model(self.model_choice, self.model_for, self.loaded.path),
                 toolsets=self.toolsets() or None,
                 deps=self.make_deps(),
                 **budget.run_options(),
             )
-        except UsageLimitExceeded as exc:
-            raise budget.exceeded(exc) from None
+
+        try:
+            result, view = await self.usage_ledger.run(budget, turn, self.model_choice.label)
         except Exception as exc:
             raise self.explain(exc) from None
         finally:
-            turn_budget.reset(token)
-            accounting = self.usage_ledger.end(budget, self.model_choice.label)
-            self._cell.reply_metadata = {METADATA_KEY: accounting}
-            warning = self.usage_ledger.cost_warning(budget)
-            if warning:
-                self._publish("stream", {"name": "stderr", "text": warning})
+            self._cell.reply_metadata = {METADATA_KEY: self.usage_ledger.last}
         self.last_thinking = view.thinking_text
         self.cell_history.add_output(self.execution_count, view.answer)
-        self._cell.reply_metadata = reply_metadata(result, accounting)
+        self._cell.reply_metadata = reply_metadata(result, self.usage_ledger.last)
         return ok_reply(self.execution_count)
 
     async def _ask_frontend(self, prompt: str) -> str:
@@ -363,9 +354,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
     def finish_metadata(
         self, parent: dict[str, Any], metadata: dict[str, Any], reply_content: dict[str, Any]
     ) -> dict[str, Any]:
-        if self._cell.reply_metadata:
-            metadata = {**metadata, **self._cell.reply_metadata}
-        return metadata
+        return {**metadata, **(self._cell.reply_metadata or {})}
 
     async def tool_definitions(self) -> list[ToolDefinition]:
         """The tools the model would be offered, found by a run that stops before any request."""
