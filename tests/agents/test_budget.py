@@ -10,11 +10,11 @@ import pytest
 from agents_fixtures.kernels import KERNEL_PYTHONPATH, AgentDriver, execute_with_metadata
 from agents_fixtures.meter import expected_usage
 from pydantic_ai import Agent
-from pydantic_ai.exceptions import UsageLimitExceeded
 from pydantic_ai.models.function import DeltaToolCall, FunctionModel
 
 from silik_agents.__main__ import main
-from silik_agents.budget import LimitSettings, TurnBudget, turn_budget
+from silik_agents.budget import LimitSettings, TurnBudget, UsageLedger, turn_budget
+from silik_agents.errors import AgentError
 
 METER = "agents_fixtures.meter:agent"
 
@@ -179,14 +179,15 @@ async def test_a_delegates_spending_counts_against_the_askers_budget():
         seen.append(budget.remaining())
         return "asked"
 
+    ledger = UsageLedger(lambda *_: None)
+
     async def run(budget: TurnBudget) -> None:
-        token = turn_budget.set(budget)
-        try:
+        async def turn() -> None:
             async with asker.run_stream_events("ask", **budget.run_options()) as events:
                 async for _ in events:
                     pass
-        finally:
-            turn_budget.reset(token)
+
+        await ledger.run(budget, turn, "function:asker")
 
     budget = TurnBudget.for_turn(LimitSettings(requests=10, total_tokens=1000), "m.toml", None, "")
     await run(budget)
@@ -196,11 +197,17 @@ async def test_a_delegates_spending_counts_against_the_askers_budget():
         {"requests": 6, "total_tokens": 796, "tool_calls": None, "cost": None},
     ]
     assert budget.delegated == {"~/helper.txt": delegate_spent}
+    assert ledger.last["delegated"] == {"~/helper.txt": delegate_spent}
+    assert ledger.last["usage"]["requests"] == 2 and ledger.last["model"] == "function:asker"
     # With 4 requests, the delegate's 3 and the turn's first leave none for the answer.
     budget = TurnBudget.for_turn(LimitSettings(requests=4), "m.toml", None, "")
-    with pytest.raises(UsageLimitExceeded) as caught:
+    with pytest.raises(AgentError) as caught:
         await run(budget)
-    assert budget.exceeded(caught.value).message == (
+    assert caught.value.ename == "UsageLimitExceeded"
+    assert caught.value.message == (
         "this turn used 4 of 4 requests ([limits] requests in m.toml); "
         "raise it or ask a smaller question"
     )
+    # what the kernel's /usage lists per asked agent: both turns' delegations
+    assert ledger.delegated["~/helper.txt"]["requests"] == 6
+    assert turn_budget.get() is None
