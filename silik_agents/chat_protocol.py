@@ -10,7 +10,7 @@ dumps it (an object with ``"kind": "request" | "response"``) or a simple
 
 Reply (``execute_reply`` metadata ``["silik_agents"]``)::
 
-    {"run_id": "...", "conversation_id": "...",
+    {"version": 1, "run_id": "...", "conversation_id": "...",
      "message_ids": ["...", ...],      # the messages this cell added, in order
      "messages": [...],                # those messages, pydantic-ai JSON
      "usage": USAGE,                   # this turn's own
@@ -21,7 +21,7 @@ Reply (``execute_reply`` metadata ``["silik_agents"]``)::
     USAGE = {"requests": 1, "input_tokens": 50, "output_tokens": 12,
              "total_tokens": 62, "tool_calls": 0, "cost": 0.0004 | null}
 
-A failed or interrupted turn's reply carries ``usage``, ``usage_total``,
+A failed or interrupted turn's reply carries ``version``, ``usage``, ``usage_total``,
 ``delegated`` and ``model`` (its tokens count). A request may also carry
 ``{"limits": {"requests", "total_tokens", "tool_calls", "cost"}}`` (each a number
 or null): the turn then runs under the smaller of those and the config's ``[limits]``.
@@ -49,6 +49,13 @@ from silik_agents.chat import MESSAGE_ID_KEY, TurnResult
 from silik_agents.errors import AgentError
 
 METADATA_KEY = "silik_agents"
+#: The version of the reply metadata's shape (in its ``"version"``).
+REPLY_VERSION = 1
+
+
+def failed_reply_metadata(accounting: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of a turn that failed or was interrupted: what it spent."""
+    return {METADATA_KEY: {"version": REPLY_VERSION, **accounting}}
 
 
 def history_from_metadata(meta: dict[str, Any] | None) -> list[ModelMessage] | None:
@@ -82,6 +89,7 @@ def reply_metadata(result: TurnResult, accounting: dict[str, Any]) -> dict[str, 
     delegated, model: a failed turn's reply carries those alone)."""
     return {
         METADATA_KEY: {
+            "version": REPLY_VERSION,
             "run_id": result.run_id,
             "conversation_id": result.conversation_id,
             "message_ids": result.message_ids,

@@ -23,7 +23,11 @@ from pydantic_ai.toolsets import AbstractToolset
 from silik_agents import __version__
 from silik_agents.budget import UsageLedger, budget_of_request
 from silik_agents.chat import ChatSession, offered_tools
-from silik_agents.chat_protocol import METADATA_KEY, history_from_metadata, reply_metadata
+from silik_agents.chat_protocol import (
+    failed_reply_metadata,
+    history_from_metadata,
+    reply_metadata,
+)
 from silik_agents.commands import (
     ChatCommand,
     ChatCommands,
@@ -325,7 +329,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         except Exception as exc:
             raise self.explain(exc) from None
         finally:
-            self._cell.reply_metadata = {METADATA_KEY: self.usage_ledger.last}
+            self._cell.reply_metadata = failed_reply_metadata(self.usage_ledger.last)
         self.last_thinking = view.thinking_text
         self.cell_history.add_output(self.execution_count, view.answer)
         self._cell.reply_metadata = reply_metadata(result, self.usage_ledger.last)

@@ -97,7 +97,7 @@ def test_config_request_limit_stops_the_turn_and_keeps_the_conversation(capped):
              "tool_calls": 2}  # fmt: skip
     assert failed["usage"] == _with_cost(spent)
     assert failed["usage_total"] == _with_cost(_sum(expected_usage(1), spent))
-    assert failed["model"] == "function:meter-script"
+    assert failed["model"] == "function:meter-script" and failed["version"] == 1
     assert failed["delegated"] == {}
 
 
