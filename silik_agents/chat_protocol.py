@@ -22,7 +22,18 @@ Reply (``execute_reply`` metadata ``["silik_agents"]``)::
      "run_id": "...", "conversation_id": "...",
      "message_ids": ["...", ...],      # the messages this cell added, in order
      "messages": [...],                # those messages, pydantic-ai JSON
-     "usage": {"requests": 1, "input_tokens": 50, "output_tokens": 12}}
+     "usage": USAGE,                   # this turn's own
+     "usage_total": USAGE,             # the kernel's since it started, every thread
+     "delegated": {"~/path": USAGE},   # what the agents it asked spent since it started
+     "model": "openai:gpt-5"}          # the model of this turn
+
+    USAGE = {"requests": 1, "input_tokens": 50, "output_tokens": 12,
+             "total_tokens": 62, "tool_calls": 0, "cost": 0.0004 | null}
+
+A failed or interrupted turn's reply carries ``version``, ``usage``, ``usage_total``,
+``delegated`` and ``model`` (its tokens count). A request may also carry
+``{"limits": {"requests", "total_tokens", "tool_calls", "cost"}}`` (each a number
+or null): the turn then runs under the smaller of those and the config's ``[limits]``.
 
 A message's id is kept in its ``metadata["silik_id"]``; a simple message's
 ``"id"`` becomes that id, so a frontend's ids survive the round trip.
@@ -48,6 +59,7 @@ from silik_agents.chat import MESSAGE_ID_KEY, TurnResult, tools_called
 from silik_agents.errors import AgentError
 
 METADATA_KEY = "silik_agents"
+#: The version of the reply metadata's shape (in its ``"version"``).
 VERSION = 1
 
 
@@ -102,13 +114,14 @@ def history_from_metadata(meta: dict[str, Any] | None) -> list[ModelMessage] | N
     return out
 
 
-def failed_reply_metadata() -> dict[str, Any]:
-    """What a failed turn's reply carries."""
-    return {METADATA_KEY: {"version": VERSION}}
+def failed_reply_metadata(accounting: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of a turn that failed or was interrupted: what it spent."""
+    return {METADATA_KEY: {"version": VERSION, **accounting}}
 
 
-def reply_metadata(result: TurnResult) -> dict[str, Any]:
-    usage = result.usage
+def reply_metadata(result: TurnResult, accounting: dict[str, Any]) -> dict[str, Any]:
+    """The reply's metadata: the turn's answer, tools and messages, and ``accounting``
+    (usage, usage_total, delegated, model: a failed turn's reply carries those alone)."""
     output = result.output
     return {
         METADATA_KEY: {
@@ -119,11 +132,7 @@ def reply_metadata(result: TurnResult) -> dict[str, Any]:
             "conversation_id": result.conversation_id,
             "message_ids": result.message_ids,
             "messages": ModelMessagesTypeAdapter.dump_python(result.new_messages, mode="json"),
-            "usage": {
-                "requests": usage.requests,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-            },
+            **accounting,
         }
     }
 

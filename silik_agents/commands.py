@@ -23,6 +23,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models import Model
 from pydantic_ai.tools import ToolDefinition
 
+from silik_agents.budget import UsageLedger, format_cost, usage_dict
 from silik_agents.chat import ChatSession
 from silik_agents.errors import AgentError
 from silik_agents.model_choice import ModelChoice, known_model_names
@@ -88,6 +89,7 @@ class ChatHost(Protocol):
 
     commands: dict[str, ChatCommand]
     chat: ChatSession
+    usage_ledger: UsageLedger
     session_model: ModelChoice | None
     last_thinking: str
 
@@ -184,17 +186,31 @@ class ChatCommands:
             md.append(f"- {code_span(f'{tool.name}({params})')}{ask} {desc}".rstrip())
         return CommandOutput("\n".join(plain), "\n".join(md))
 
-    @command("/usage", help="Tokens and requests used in this session.")
+    @command(
+        "/usage",
+        help="Requests, tokens and cost of this session (every thread), and of the agents it asked.",
+    )
     async def cmd_usage(self: ChatHost, arg: str) -> CommandOutput:
-        u = self.chat.usage
-        lines = [
-            f"Requests: {u.requests}",
-            f"Input tokens: {u.input_tokens}",
-            f"Output tokens: {u.output_tokens}",
-            f"Total tokens: {u.input_tokens + u.output_tokens}",
-            f"Turns: {self.chat.turns}",
+        ledger = self.usage_ledger
+        own = usage_dict(ledger.total)
+        rows = [("this kernel", own)]
+        rows += [(path, used) for path, used in sorted(ledger.delegated.items())]
+        headers = ["who", "requests", "input tokens", "output tokens", "tool calls", "cost"]
+        table = [
+            [who, str(u["requests"]), str(u["input_tokens"]), str(u["output_tokens"])]
+            + [str(u["tool_calls"]), format_cost(u["cost"])]
+            for who, u in rows
         ]
-        return CommandOutput("\n".join(lines))
+        widths = [max(len(r[i]) for r in [headers, *table]) for i in range(len(headers))]
+        plain = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in [headers, *table]
+        ]
+        md = ["| " + " | ".join(r) + " |" for r in [headers, ["---"] * len(headers), *table]]
+        note = f"Model: {ledger.model or self.model_choice.label}. Turns: {self.chat.turns}."
+        if not ledger.delegated:
+            note += " It asked no other agent."
+        return CommandOutput("\n".join(plain) + "\n" + note, "\n".join(md) + "\n\n" + note)
 
     @command("/thinking", help="Show the model's thinking in the last answer.")
     async def cmd_thinking(self: ChatHost, arg: str) -> CommandOutput:

@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from silik_agents.budget import LimitSettings
 from silik_agents.policy import SilikSettings
-from silik_kernel.agent_policy import CONFIG_ENV, config_path
+from silik_kernel.agent_policy import CONFIG_ENV, MODEL_ENV, config_path
 
-MODEL_ENV = "SILIK_AGENT_MODEL"
 BASE_URL_ENV = "SILIK_AGENT_BASE_URL"
 LOGFIRE_ENV = "SILIK_LOGFIRE"
 
@@ -61,6 +61,7 @@ class AgentSettings(BaseModel):
     logfire: LogfireSettings = Field(default_factory=LogfireSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     silik: SilikSettings = Field(default_factory=SilikSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)  # each turn's budget
 
 
 @dataclass

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 from pydantic_ai import exceptions as ai_errors
+from pydantic_ai.agent import AbstractAgent
 
 
 class AgentError(Exception):
@@ -71,6 +74,20 @@ def agent_load_error(exc: BaseException, what: str) -> AgentError:
         ename="AgentLoadError",
         details=traceback_of(exc),
     )
+
+
+def create_agent(make_agent: Callable[[], Any], what: str) -> AbstractAgent[Any, Any]:
+    """The kernel's agent from ``make_agent()``; any failure is an AgentError that
+    every chat cell shows (the kernel starts anyway)."""
+    try:
+        agent = make_agent()
+    except AgentError:
+        raise
+    except Exception as exc:
+        raise agent_load_error(exc, what) from None
+    if not isinstance(agent, AbstractAgent):
+        raise AgentError(f"make_agent() returned {type(agent).__name__}, not a pydantic-ai Agent")
+    return agent
 
 
 def internal_error(exc: BaseException) -> AgentError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset
 
 from silik_agents import __version__
+from silik_agents.budget import UsageLedger, budget_of_request
 from silik_agents.chat import ChatSession, ChatThreads, offered_tools
 from silik_agents.chat_protocol import (
     asked_turn,
@@ -39,7 +40,7 @@ from silik_agents.commands import (
     is_complete_reply,
 )
 from silik_agents.config import LoadedSettings, load_settings
-from silik_agents.errors import AgentError, agent_load_error, explain, internal_error
+from silik_agents.errors import AgentError, create_agent, explain, internal_error
 from silik_agents.identity import IMPLEMENTATION, LANGUAGE_INFO
 from silik_agents.live import run_live_turn
 from silik_agents.model_choice import ModelChoice, build_model, choose_model, turn_model
@@ -105,6 +106,7 @@ class AgentKernel(ChatCommands, MainLoopKernel):
         self.commands: dict[str, ChatCommand] = collect_commands(type(self))
         self.chat = ChatSession()  # its own conversation: the one people have with it
         self.threads = ChatThreads()  # the ones agents asking it have (ask_agent)
+        self.usage_ledger = UsageLedger(self._publish)  # every turn's usage, every thread
         self.session_model: ModelChoice | None = None  # set by /model NAME
         self.last_thinking = ""
         self._built_models: dict[str, Model] = {}
@@ -307,10 +309,10 @@ class AgentKernel(ChatCommands, MainLoopKernel):
             raise AgentError(self.loaded.error, "fix the file, then restart the kernel")
         history = history_from_metadata(cell_meta)
         asked = asked_turn(cell_meta)
-        model = turn_model(self.model_choice, self.model_for, self.loaded.path)
-        self._cell.reply_metadata = failed_reply_metadata()
-        try:
-            result, view = await run_live_turn(
+        budget = budget_of_request(self.loaded.settings.limits, str(self.loaded.path), cell_meta)
+
+        async def turn() -> Any:
+            return await run_live_turn(
                 self.threads.for_turn(asked.thread, asked.fresh, own=self.chat),
                 agent,
                 prompt,
@@ -320,15 +322,21 @@ class AgentKernel(ChatCommands, MainLoopKernel):
                 ask=self._ask_frontend if self._cell.allow_stdin else None,
                 asker=asked.path,
                 history=history,
-                model=model,
+                model=turn_model(self.model_choice, self.model_for, self.loaded.path),
                 toolsets=self.toolsets() or None,
                 deps=self.make_deps(),
+                **budget.run_options(),
             )
+
+        try:
+            result, view = await self.usage_ledger.run(budget, turn, self.model_choice.label)
         except Exception as exc:
             raise self.explain(exc) from None
+        finally:
+            self._cell.reply_metadata = failed_reply_metadata(self.usage_ledger.last)
         self.last_thinking = view.thinking_text
         self.cell_history.add_output(self.execution_count, view.answer)
-        self._cell.reply_metadata = reply_metadata(result)
+        self._cell.reply_metadata = reply_metadata(result, self.usage_ledger.last)
         return ok_reply(self.execution_count)
 
     async def _ask_frontend(self, prompt: str) -> str:
@@ -342,29 +350,23 @@ class AgentKernel(ChatCommands, MainLoopKernel):
 
     def model_for(self, spec: str) -> Model:
         """The Model for a model string (built once); failures explain what to install or set."""
-        model = self._built_models.get(spec)
-        if model is None:
+        if spec not in self._built_models:
             try:
-                model = build_model(spec, self.loaded.settings)
+                self._built_models[spec] = build_model(spec, self.loaded.settings)
             except Exception as exc:
                 raise self.explain(exc, model=spec) from None
-            self._built_models[spec] = model
-        return model
+        return self._built_models[spec]
 
     def finish_metadata(
         self, parent: dict[str, Any], metadata: dict[str, Any], reply_content: dict[str, Any]
     ) -> dict[str, Any]:
-        if self._cell.reply_metadata:
-            metadata = {**metadata, **self._cell.reply_metadata}
-        return metadata
+        return {**metadata, **(self._cell.reply_metadata or {})}
 
     async def tool_definitions(self) -> list[ToolDefinition]:
         """The tools the model would be offered, found by a run that stops before any request."""
-        agent = self._ready_agent()
+        agent, toolsets = self._ready_agent(), self.toolsets() or None
         try:
-            return await offered_tools(
-                agent, toolsets=self.toolsets() or None, deps=self.make_deps()
-            )
+            return await offered_tools(agent, toolsets=toolsets, deps=self.make_deps())
         except Exception as exc:
             raise self.explain(exc) from None
 
@@ -399,17 +401,3 @@ class AgentKernel(ChatCommands, MainLoopKernel):
                 except Exception:
                     log.exception("closing the silik backend at shutdown")
         return {"status": "ok", "restart": restart}
-
-
-def create_agent(make_agent: Callable[[], Any], what: str) -> AbstractAgent[Any, Any]:
-    """The kernel's agent from ``make_agent()``; any failure is an AgentError that
-    every chat cell shows (the kernel starts anyway)."""
-    try:
-        agent = make_agent()
-    except AgentError:
-        raise
-    except Exception as exc:
-        raise agent_load_error(exc, what) from None
-    if not isinstance(agent, AbstractAgent):
-        raise AgentError(f"make_agent() returned {type(agent).__name__}, not a pydantic-ai Agent")
-    return agent

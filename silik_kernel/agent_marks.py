@@ -13,6 +13,10 @@ from typing import Any
 BRIDGE_FILE_ENV = "SILIK_BRIDGE_FILE"
 #: The kernelspec metadata key that marks an agent kernel (see silik_agents/install.py).
 AGENT_METADATA_KEY = "silik_agents"
+#: The key of an agent kernel's execute_reply metadata (silik_agents/chat_protocol.py).
+REPLY_METADATA_KEY = "silik_agents"
+#: The variable that overrides an agent's configured model (silik_agents/config.py).
+MODEL_ENV = "SILIK_AGENT_MODEL"
 
 
 def is_agent_spec(metadata: Mapping[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from silik_kernel.agent_marks import (  # noqa: F401 - re-exported: the policy side of it
     AGENT_METADATA_KEY,
     BRIDGE_FILE_ENV,
+    MODEL_ENV,
     is_agent_spec,
 )
 
@@ -153,3 +154,17 @@ def policy_of_spec(spec: KernelSpec, spec_name: str) -> SilikSettings:
     found as the agent finds it (the spec's own environment included)."""
     env = {**os.environ, **(spec.env or {})}
     return read_policy(config_path(agent_config_name(spec_name, list(spec.argv)), env))
+
+
+def model_of_spec(spec: KernelSpec, spec_name: str) -> str | None:
+    """The model the agent kernel ``spec`` starts will say it uses, as far as its
+    environment and config file tell (None: the agent's own, known from its replies)."""
+    env = {**os.environ, **(spec.env or {})}
+    if env.get(MODEL_ENV):
+        return env[MODEL_ENV]
+    try:
+        with config_path(agent_config_name(spec_name, list(spec.argv)), env).open("rb") as f:
+            model = tomllib.load(f).get("model")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return model if isinstance(model, str) and model else None

@@ -170,6 +170,8 @@ class ManagerService:
                     "started_by": rec.started_by,
                     "started_by_you": self.guard.owns(caller, rec),
                     "where": f"remote:{rec.remote_host}" if rec.remote_host else "local",
+                    "agent": rec.agent,
+                    **({"model": rec.model} if rec.agent else {}),
                 }
             )
         return out

@@ -105,8 +105,10 @@ class KernelStarter:
         ext = extension_for_language(spec.language)
         labels = self._labels(where, spec, ext, labels, count)
         records = self._reserve(where, labels, ext, spec.name, started_by, gw.host if gw else "")
+        model = self._agent_model(spec.name) if spec.agent and gw is None else None
         for rec in records:
             rec.owner = owner
+            rec.agent, rec.model = spec.agent, model
         launches = self._launch(spec, gw, env, len(records), owner)
         try:
             results = await asyncio.gather(*launches, return_exceptions=True)
@@ -146,6 +148,12 @@ class KernelStarter:
                 exc.message, hint=f"{exc.hint}; {local_hint}" if exc.hint else local_hint
             ) from None
         return SpecInfo(remote.name, remote.display_name, remote.language), gw
+
+    def _agent_model(self, spec_name: str) -> str | None:
+        """The model an agent kernel's config names (pydantic is imported for agents only)."""
+        from silik_kernel.agent_policy import model_of_spec
+
+        return model_of_spec(self.ksm.get_kernel_spec(spec_name), spec_name)
 
     def _labels(
         self, where: Folder, spec: SpecInfo, ext: str, labels: list[str] | None, count: int
@@ -247,6 +255,8 @@ class KernelStarter:
             del self.records[rec.entry.kernel_id]
             if isinstance(result, SubKernel):
                 self._adopt(result)
+                if rec.agent:
+                    result.report_replies_to(rec.note_agent_reply)
                 rec.sub = result
                 rec.entry.kernel_id = result.kernel_id
                 self.records[result.kernel_id] = rec

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from silik_kernel.protocol.wire import state_of
+from silik_kernel.protocol.wire import loads, state_of
 from silik_kernel.subkernels.execution import KernelDeath, Message, RawSink, Sink
 
 log = logging.getLogger("silik.subkernel")
@@ -41,6 +42,9 @@ class MessageRouter:
     def __init__(self) -> None:
         self.execution_state = "starting"
         self.on_unrouted: Sink | None = None  # iopub/comm traffic nobody asked for
+        #: every execute_reply's metadata, whoever sent the request (set for agent
+        #: kernels only: their replies carry their usage)
+        self.on_reply_metadata: Callable[[dict[str, Any]], None] | None = None
         self.sinks: OrderedDict[str, Sink] = OrderedDict()
         self.late: OrderedDict[str, Sink] = OrderedDict()
         self.raw: dict[bytes, RawSink] = {}  # by the request's msg_id, as a JSON string
@@ -88,12 +92,18 @@ class MessageRouter:
     def to_raw(self, raw: RawSink, channel: str, msg_type: str, parts: list[bytes]) -> None:
         if msg_type == "status" and channel == "iopub":
             self.execution_state = state_of(parts[4])
+        elif channel == "shell" and self.on_reply_metadata is not None:
+            if msg_type == "execute_reply":
+                self._reply_metadata(loads(parts[3]))
         raw(channel, msg_type, parts)
 
     def route(self, channel: str, msg: Message) -> None:
         parent = msg.get("parent_header") or {}
         if msg["header"]["msg_type"] == "status" and channel == "iopub":
             self._note_status(parent, msg["content"])
+        elif channel == "shell" and self.on_reply_metadata is not None:
+            if msg["header"]["msg_type"] == "execute_reply":
+                self._reply_metadata(msg.get("metadata"))
         parent_id = parent.get("msg_id")
         sink = self.sinks.get(parent_id) if parent_id else None
         if sink is None and parent_id:
@@ -102,6 +112,13 @@ class MessageRouter:
             sink(channel, msg)
         elif self.on_unrouted is not None and channel == "iopub":
             self.on_unrouted(channel, msg)
+
+    def _reply_metadata(self, metadata: Any) -> None:
+        if isinstance(metadata, dict) and self.on_reply_metadata is not None:
+            try:
+                self.on_reply_metadata(metadata)
+            except Exception:
+                log.exception("reading an execute_reply's metadata")
 
     def _note_status(self, parent: dict[str, Any], content: dict[str, Any]) -> None:
         # Busy means running code: kernel_info or completion requests do not count.

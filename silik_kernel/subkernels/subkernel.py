@@ -18,6 +18,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from silik_kernel.cleanup import finish_cleanup
@@ -139,6 +140,11 @@ class SubKernel:
     @on_unrouted.setter
     def on_unrouted(self, sink: Sink | None) -> None:
         self.router.on_unrouted = sink
+
+    def report_replies_to(self, sink: Callable[[dict[str, Any]], None] | None) -> None:
+        """Give ``sink`` the metadata of every execute_reply of this kernel, whoever
+        asked (an agent kernel's replies carry its usage)."""
+        self.router.on_reply_metadata = sink
 
     # -- construction ------------------------------------------------------
     @classmethod

@@ -69,8 +69,8 @@ class SilikTools:
             path: a folder such as "~" (the root) or "~/work".
 
         Each kernel has its path (use it in other tools), kernelspec, status
-        (idle, busy, starting, restarting or dead), who started it, and
-        started_by_you.
+        (idle, busy, starting, restarting or dead), who started it,
+        started_by_you, and agent (true for an agent kernel, which has its model).
         """
         return await self._call("list_tree", path=path)
 

@@ -139,7 +139,7 @@ def test_commands_help_tools_usage_history(fresh):
     assert "add(a, b)  Add two numbers." in tools
     fresh.ok("remember saffron")
     usage = fresh.ok("/usage").text
-    assert "Input tokens:" in usage and "Requests:" in usage
+    assert "input tokens" in usage and "this kernel  " in usage
     history = fresh.ok("/history").text
     assert "You: remember saffron\nAgent: OK, I will remember saffron." in history
     res = fresh.ok("/usage")
@@ -195,6 +195,10 @@ def test_interrupt_cancels_promptly_and_keeps_only_complete_turns(fresh):
     assert res.status == "error"
     assert res.content["ename"] == "KeyboardInterrupt"
     assert "not added to the conversation" in final_display(res)["text/plain"]
+    # Its tokens count: the reply says what it spent (as many as streamed before the stop).
+    meta = res.reply["metadata"]["silik_agents"]
+    assert meta["model"] == "function:chef-script" and meta["usage"]["output_tokens"] > 0
+    assert meta["usage_total"]["output_tokens"] > meta["usage"]["output_tokens"]
     history = fresh.ok("/history").text
     assert "slow answer" not in history
     assert "remember thyme" in history

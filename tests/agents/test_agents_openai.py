@@ -7,8 +7,9 @@ result. Nothing leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import pytest
 from agents_fixtures.fake_openai import FakeOpenAI
-from agents_fixtures.kernels import AgentDriver, displays, final_display
+from agents_fixtures.kernels import AgentDriver, displays, execute_with_metadata, final_display
 
 
 def test_openai_chat_model_streams_answer_and_tool_call():
@@ -51,7 +52,24 @@ def test_openai_chat_model_streams_answer_and_tool_call():
                 "ask_agent",
             ]
             assert second["messages"][-1]["role"] == "tool"
-            usage = driver.ok("/usage").text
-            assert "Input tokens: 22" in usage and "Output tokens: 14" in usage
+            # The usage is the provider's own count (11 in, 7 out per response).
+            spent = {"requests": 2, "input_tokens": 22, "output_tokens": 14, "total_tokens": 36}
+            usage = res.reply["metadata"]["silik_agents"]["usage"]
+            assert usage == {**spent, "tool_calls": 1, "cost": None}  # no price for fake-model
+            assert "this kernel  2         22            14             1           -" in (
+                driver.ok("/usage").text
+            )
+            # A model with a known price: its cost is counted, and a cost limit enforced.
+            driver.ok("/model openai-chat:gpt-4o")
+            driver.ok("/reset")  # (the server answers at once when the history has a result)
+            priced = driver.ok("please add 2 and 3").reply["metadata"]["silik_agents"]
+            assert priced["usage"]["cost"] == pytest.approx(2 * (11 * 2.5 + 7 * 10) / 1e6)
+            driver.ok("/reset")
+            meta = {"silik_agents": {"limits": {"cost": 0.0001}}}
+            res = driver.collect(execute_with_metadata(driver, "please add 2 and 3", meta))
+            assert res.content["evalue"] == (
+                "this turn used $0.000195 of $0.000100 (the limit its caller gave this turn); "
+                "raise it or ask a smaller question"
+            )
         finally:
             driver.shutdown()

@@ -99,6 +99,7 @@ GOOD: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "pwd": [("pwd", {})],
     "ls": [("ls", {"path": None}), ("ls work/", {"path": "work/"})],
     "tree": [("tree", {"path": None}), ("tree ~/a", {"path": "~/a"})],
+    "usage": [("usage", {"path": None}), ("usage ~/team", {"path": "~/team"})],
     "rm": [
         ("rm k1.py", {"recursive": False, "path": "k1.py"}),
         ("rm -r work", {"recursive": True, "path": "work"}),
@@ -171,6 +172,10 @@ BAD: dict[str, list[tuple[str, str]]] = {
     "pwd": [("pwd ~", "unexpected argument '~'")],
     "ls": [("ls -l", "unknown option -l (options: none)" + DASHES)],
     "tree": [("tree a b", "unexpected argument 'b'")],
+    "usage": [
+        ("usage a b", "unexpected argument 'b'"),
+        ("usage -a", "unknown option -a (options: none)" + DASHES),
+    ],
     "rm": [
         ("rm", "missing PATH"),
         ("rm -rf a", "unknown option -rf (options: -r, --recursive)" + DASHES),

@@ -13,6 +13,7 @@ from silik_kernel.commands.frontend import Output, SubKernelError
 from silik_kernel.commands.registry import CommandRegistry
 from silik_kernel.errors import SilikError
 from silik_kernel.starter import MAX_START_COUNT
+from silik_kernel.tree import KernelEntry
 
 commands = CommandRegistry("Kernels")
 command = commands.command
@@ -305,3 +306,44 @@ async def _history(ctx: Context, values: dict[str, Any]) -> Output:
         else:
             lines.append(f"[{line_no}] {entry}")
     return Output("\n".join(lines) if lines else "(no history)")
+
+
+@command(
+    "usage",
+    "Show what the agent kernels under a folder spent: requests, tokens, cost, and the total.",
+    args=[Arg("path", "a folder or an agent kernel (default: ~)", kind="path", nargs="?")],
+    details=(
+        "Each agent kernel's own usage since it started (every conversation), as its latest\n"
+        "reply seen by silik says; what an agent asked other agents to do is in their rows.\n"
+        "Cost is shown when the model's price is known, '-' otherwise."
+    ),
+    examples=["usage", "usage ~/team", "usage analyst.txt"],
+)
+async def _usage(ctx: Context, values: dict[str, Any]) -> Output:
+    node = ctx.manager.tree.resolve(values["path"] or "~")
+    entries = [node] if isinstance(node, KernelEntry) else node.kernels()
+    records = [r for r in map(ctx.manager.record_of, entries) if r.agent]
+    if not records:
+        return Output(f"no agent kernels under {node.path}", None)
+    keys = ("requests", "input_tokens", "output_tokens")
+    rows, total, costs = [], dict.fromkeys(keys, 0), []
+    for rec in sorted(records, key=lambda r: r.entry.path):
+        used = rec.usage or {}
+        counts = [int(used.get(k) or 0) for k in keys]
+        for k, n in zip(keys, counts, strict=True):
+            total[k] += n
+        cost = used.get("cost")
+        costs.append(cost if isinstance(cost, int | float) else None)
+        rows.append([rec.entry.path, rec.model or "(its own)", *counts, _cost(costs[-1])])
+    known = [c for c in costs if c is not None]
+    total_cost = _cost(sum(known) if known else None)
+    if known and len(known) < len(costs):
+        total_cost += " + unpriced"
+    label = f"total ({len(records)} agent{'s' if len(records) != 1 else ''})"
+    rows.append([label, "", *total.values(), total_cost])
+    headers = ["agent kernel", "model", "requests", "input tokens", "output tokens", "cost"]
+    return Output.table(headers, rows)
+
+
+def _cost(cost: float | None) -> str:
+    return "-" if cost is None else f"${cost:.6f}"

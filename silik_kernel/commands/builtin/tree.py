@@ -25,7 +25,12 @@ def _tree_note(rec: KernelRecord) -> str:
         note += f" remote:{rec.remote_host}"
     if rec.started_by != "user":
         note += f" (started by {rec.started_by})"
-    return f"[{note}]"
+    return f"[{note}]" + (f" {agent_mark(rec)}" if rec.agent else "")
+
+
+def agent_mark(rec: KernelRecord) -> str:
+    """How an agent kernel is marked: ``[agent: MODEL]``, ``[agent]`` until its model is known."""
+    return f"[agent: {rec.model}]" if rec.model else "[agent]"
 
 
 @command(
@@ -69,18 +74,24 @@ async def _ls(ctx: Context, values: dict[str, Any]) -> Output:
     headers = ["name", "kernelspec", "status", "started by"]
     rows = []
     hosts = []
+    agents = []
     for n in nodes:
         if isinstance(n, Folder):
             count = len(n.kernels())
             rows.append([n.name + "/", "folder", f"{count} kernel{'s' if count != 1 else ''}", ""])
             hosts.append("")
+            agents.append("")
         else:
             rec = ctx.manager.record_of(n)
             spec = rec.spec_name if rec.sub is None or rec.sub.owned else "attached"
             rows.append([n.name, spec, rec.status, rec.started_by])
             hosts.append(f"remote:{rec.remote_host}" if rec.remote_host else "local")
+            agents.append((rec.model or "(its own)") if rec.agent else "")
     if not rows:
         return Output(f"{node.path} is empty", None)
+    if any(agents):
+        headers.append("agent model")
+        rows = [[*r, a] for r, a in zip(rows, agents, strict=True)]
     if any(h.startswith("remote:") for h in hosts):
         headers.append("where")
         rows = [[*r, h] for r, h in zip(rows, hosts, strict=True)]
