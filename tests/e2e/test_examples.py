@@ -29,7 +29,11 @@ EXAMPLES = {
     "minimal": "silik_minimal.kernel:MinimalKernel",
     "orchestrator": "silik_orchestrator.kernel:OrchestratorKernel",
     "pydata": "silik_pydata.kernel:PyDataKernel",
+    "lead": "silik_team.lead:LeadKernel",
+    "reviewer": "silik_team.reviewer:ReviewerKernel",
 }
+#: kernelspec name -> the example folder (package) that ships it, where they differ
+FOLDER = {"lead": "team", "reviewer": "team"}
 MODEL = "openai-chat:scripted"
 TURN_TIMEOUT = 90
 
@@ -40,7 +44,7 @@ def installed_examples() -> None:
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     if importlib.util.find_spec("hatchling") is not None:
         cmd.append("--no-build-isolation")  # faster, and offline; CI may lack hatchling
-    cmd += [str(EXAMPLES_DIR / name) for name in EXAMPLES]
+    cmd += sorted({str(EXAMPLES_DIR / FOLDER.get(name, name)) for name in EXAMPLES})
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"pip install failed:\n{proc.stdout}\n{proc.stderr}"
 
@@ -90,7 +94,8 @@ def test_pip_install_registers_each_kernelspec(installed_examples):
             "--name", name, "-f", "{connection_file}",
         ]  # fmt: skip
         # The shipped file is what `python -m silik_agents spec` prints (no drift).
-        shipped = EXAMPLES_DIR / name / "share" / "jupyter" / "kernels" / name / "kernel.json"
+        folder = EXAMPLES_DIR / FOLDER.get(name, name)
+        shipped = folder / "share" / "jupyter" / "kernels" / name / "kernel.json"
         generated = subprocess.run(
             [sys.executable, "-m", "silik_agents", "spec", target, "--name", name]
             + ["--display-name", spec["display_name"]],
@@ -272,10 +277,40 @@ ORCHESTRA = {
 }  # fmt: skip
 
 
+def _answer(result: str) -> str:
+    return json.loads(result)["answer"]
+
+
+#: The team: the lead (keyword "warm") starts an analyst and a reviewer and asks
+#: each; the analyst ("analyse") computes in its python kernel; the reviewer
+#: ("review") re-computes in a kernel of its own. The first keyword found wins.
+TEAM = {
+    "review": [
+        Call("start_kernel", {"kernelspec": "python3", "label": "check", "folder": "~/team"}),
+        Call("run_code", {"path": "~/team/check.py", "code": "print(sum([12.5, 14.0, 15.5, 13.0, 16.5]) / 5)"}),
+        Call("stop_kernel", {"path": "~/team/check.py"}),
+        lambda r: f"Verdict: supported. Re-computed: {_printed(r[1])}.",
+    ],
+    "analyse": [
+        Call("load_csv", {"path": "data.csv"}),
+        Call("run_python", {"code": "print(df.temperature.mean())"}),
+        lambda r: f"The mean temperature is {_printed(r[1])} °C.",
+    ],
+    "warm": [
+        Call("start_kernel", {"kernelspec": "pydata", "label": "analyst", "folder": "~/team"}),
+        Call("start_kernel", {"kernelspec": "reviewer", "label": "reviewer", "folder": "~/team"}),
+        Call("ask_agent", {"path": "~/team/analyst.txt", "message": "Analyse data.csv: its mean temperature."}),
+        Call("ask_agent", lambda r: {"path": "~/team/reviewer.txt", "message": f"Review this answer: {_answer(r[2])}"}),
+        lambda r: f"Analyst: {_answer(r[2])} Reviewer: {_answer(r[3])}",
+    ],
+}  # fmt: skip
+
+
 #: What the agents started by the `parent` fixture are scripted to do.
 IN_THE_TREE = {
     **ORCHESTRA,
     "load": [Call("load_csv", {"path": "data.csv"}), "Loaded."],
+    **TEAM,
 }
 
 
@@ -368,3 +403,45 @@ def test_pydata_kernel_is_in_the_parent_tree_and_stops_with_the_agent(parent, tm
     # stopping the agent stops the kernel it kept for itself
     parent.ok("stop ana.txt")
     assert "pydata.py" not in parent.ok("tree").text
+
+
+def test_team_lead_delegates_to_two_agents_it_started(parent, tmp_path):
+    """issue 20's done-when: a lead delegates to two agent kernels it started; the
+    person sees their work live under each call, and `usage` adds it all up."""
+    (tmp_path / "data.csv").write_text(CSV)
+    parent.ok("new lead -l lead\n> lead.txt")
+    res = parent.ok("how warm was it on average?", timeout=TURN_TIMEOUT)
+    answer = final_display(res)["text/plain"]
+    assert answer.endswith(
+        "Analyst: The mean temperature is 14.3 °C. Reviewer: Verdict: supported. Re-computed: 14.3."
+    )
+    # Live and nested: each delegate's work under its label, before the lead's answer.
+    console = printed(res)
+    analyst = console.index("── ~/team/analyst.txt ──")
+    reviewer = console.index("── ~/team/reviewer.txt ──")
+    assert analyst < console.index("[tool] load_csv(path='data.csv')") < reviewer
+    assert (
+        reviewer
+        < console.index("[tool] run_code(path='~/team/check.py'")
+        < console.index("Analyst: The mean")
+    )
+    assert console.count("Verdict: supported.") == 2  # the reviewer's answer, then the lead's
+    parent.ok("/cmd")
+    tree = parent.ok("tree").text
+    assert (
+        "analyst.txt  [pydata idle (started by ~/lead.txt)] [agent: openai-chat:scripted]" in tree
+    )
+    assert "reviewer.txt  [reviewer idle (started by ~/lead.txt)]" in tree
+    assert "check.py" not in tree  # the reviewer stopped its own kernel
+    # usage: one request per tool call and one for the answer: the lead 4+1, the
+    # analyst 2+1, the reviewer 3+1; the total row adds them up
+    rows = {line.split()[0]: line.split() for line in parent.ok("usage").text.splitlines()}
+    assert [rows[p][2] for p in ("~/lead.txt", "~/team/analyst.txt", "~/team/reviewer.txt")] == [
+        "5",
+        "3",
+        "4",
+    ]
+    table = parent.ok("usage").text
+    assert table.splitlines()[-1].split()[:4] == ["total", "(3", "agents)", "12"], table
+    # the human steps into the analyst's python kernel and finds its DataFrame
+    assert parent.ok('run "print(len(df))" ~/pydata.py').stdout == "5\n"
