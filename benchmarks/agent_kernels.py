@@ -69,12 +69,12 @@ asyncio.run(main())
 class AgentSpec:
     """A temporary prefix holding the bench agent's kernelspec, and its module."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str = AGENT_MODULE, name: str = NAME) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="silik-bench-agent-"))
-        (self.dir / "bench_agent.py").write_text(AGENT_MODULE)
+        (self.dir / "bench_agent.py").write_text(module)
         self.pythonpath = f"{self.dir}{os.pathsep}{ROOT}"
         cmd = [sys.executable, "-m", "silik_agents", "install", "bench_agent:agent"]
-        cmd += ["--name", NAME, "--prefix", str(self.dir), "--no-check"]
+        cmd += ["--name", name, "--prefix", str(self.dir), "--no-check"]
         cmd += ["--env", f"PYTHONPATH={self.pythonpath}"]
         subprocess.run(cmd, check=True, capture_output=True, timeout=60, cwd=ROOT)
         self.jupyter_path = str(self.dir / "share" / "jupyter")

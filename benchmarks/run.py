@@ -32,6 +32,7 @@ import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent_kernels  # noqa: E402
+import delegation  # noqa: E402
 import mcp_transports  # noqa: E402
 from encryption import ENV, cost_rows, kernel_manager  # noqa: E402
 from relays import CProxy, PythonRelay  # noqa: E402
@@ -226,6 +227,7 @@ def main() -> int:
     b = Bench(quick)
     if args.agents:
         agent_kernels.bench(b, quick)
+        delegation.bench(b, quick)
         return report(b, args)
     if args.mcp:
         mcp_transports.bench(b, quick)
@@ -456,6 +458,7 @@ def main() -> int:
             r.files_left + r.processes_left,
         )
     agent_kernels.bench(b, quick)
+    delegation.bench(b, quick)
     if importlib.util.find_spec("mcp") is not None:  # the optional extra silik[mcp]
         mcp_transports.bench(b, quick)
     return report(b, args)
