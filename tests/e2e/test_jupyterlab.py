@@ -61,6 +61,11 @@ CELLS = [
     "new chef -l chef",  # the scripted agent kernel of tests/agents_fixtures
     "> chef.txt",
     "add 2 and 3",  # a tool call, then the answer streamed word by word
+    "/cmd",
+    "new team -l lead",  # a scripted agent that starts and asks agents (ask_agent)
+    "> lead.txt",
+    "start helper",  # the lead starts ~/helper.txt, another team agent: it may ask it
+    "ask ~/helper.txt hello",
 ]
 
 
@@ -272,6 +277,22 @@ def _drive_notebook(page: Any, lab: LabServer) -> None:
     shown = "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
     assert shown.count("add(a=2, b=3)") == 1 and shown.count("The tool said: 5") == 1, shown
     assert shown.index("add(a=2, b=3)") < shown.index("The tool said: 5"), shown
+
+    # A lead asks another agent: the call (its one-line result filled in place), then
+    # the delegate's answer under a label naming it, once, then the lead's own answer.
+    for index in (14, 15, 16, 17, 18):
+        _run_cell(page, index)
+    cell = page.locator(".jp-Cell").nth(18)
+    cell.scroll_into_view_if_needed()  # the notebook renders the cells in view
+    cell.get_by_text("~/helper.txt answered: heard: hello (turn 1) [tools: none]").wait_for()
+    shown = "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
+    assert shown.count("── ~/helper.txt ──") == 1, shown
+    call = shown.index("ask_agent(path='~/helper.txt', message='hello'")
+    label = shown.index("── ~/helper.txt ──")
+    answer = shown.index("~/helper.txt answered: heard: hello (turn 1) [tools: none]")
+    assert call < label < shown.index("heard: hello (turn 1)", label) < answer, shown
+    # the delegate's answer, the call's result line, the lead's answer: once each
+    assert shown.count("heard: hello (turn 1)") == 3, shown
 
 
 def _press_slider(page: Any, slider: Any, key: str, readout: str) -> None:
