@@ -211,8 +211,11 @@ class SubKernel:
         await self.wait_ready(timeout)
 
     async def wait_ready(self, timeout: float) -> None:
-        """Wait until the kernel answers kernel_info and its iopub traffic arrives."""
+        """Wait until the kernel answers kernel_info and its iopub traffic arrives,
+        and (over ZMQ) has seen our stdin socket."""
         self.kernel_info = await self.client.kernel_info(timeout)
+        if isinstance(self.client.transport, ZmqChannels):
+            await self.client.transport.stdin_connected()
 
     # -- requests ----------------------------------------------------------
     def forward_raw(self, channel: str, frames: list[bytes], msg_id: str, sink: RawSink) -> None:

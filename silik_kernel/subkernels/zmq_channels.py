@@ -39,6 +39,11 @@ log = logging.getLogger("silik.subkernel")
 READ_BUDGET = 64  # messages one socket may read per turn of the loop before the others
 
 
+#: what the stdin socket's monitor reports: the kernel has seen it, or lost it
+STDIN_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+STDIN_WAIT = 5.0  # seconds a new connection's stdin handshake may take (a loaded machine)
+
+
 @lru_cache(maxsize=1)
 def _relay_context() -> zmq.asyncio.Context:
     """The context of every sub-kernel's sockets: one shared ZMQ context (a context
@@ -102,6 +107,46 @@ class ZmqChannels:
         for name, sock in self._sockets.items():
             loop.add_reader(sock.FD, self._drain, name, sock)
             loop.call_soon(self._drain, name, sock)
+        # Connecting first is not enough under load: the shell's handshake can finish
+        # before stdin's, and an input() in the first cell then waits forever. The
+        # monitor says when the kernel has seen our stdin socket (again, after a restart).
+        self._stdin_seen = asyncio.Event()
+        monitor = stdin.get_monitor_socket(STDIN_EVENTS)
+        self._stdin_monitor: tuple[zmq.asyncio.Socket, zmq.Socket] | None = (
+            monitor,
+            zmq.Socket.shadow(monitor.underlying),
+        )
+        loop.add_reader(monitor.FD, self._read_stdin_monitor)
+        loop.call_soon(self._read_stdin_monitor)
+
+    def _read_stdin_monitor(self) -> None:
+        if self._stdin_monitor is None:
+            return
+        sock = self._stdin_monitor[1]
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except zmq.ZMQError:
+                return
+            event = int.from_bytes(frames[0][:2], "little")
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._stdin_seen.set()
+            elif event == zmq.EVENT_DISCONNECTED:
+                self._stdin_seen.clear()
+
+    async def stdin_connected(self, timeout: float = STDIN_WAIT) -> bool:
+        """Whether the kernel has seen our stdin socket: it drops an input_request
+        for a peer it has not, and the cell asking for input would wait forever."""
+        if self._stdin_seen.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._stdin_seen.wait(), timeout)
+        except TimeoutError:
+            log.warning("the kernel's stdin socket did not answer in %.1f s", timeout)
+            return False
+        return True
 
     # -- reading ---------------------------------------------------------------
     def _drain(self, channel: str, sock: zmq.Socket, budget: int = READ_BUDGET) -> None:
@@ -204,6 +249,12 @@ class ZmqChannels:
 
     def close(self) -> None:
         self._reading = False
+        if self._stdin_monitor is not None:
+            monitor, view = self._stdin_monitor
+            self._stdin_monitor = None
+            self._loop.remove_reader(view.FD)
+            self._owned_sockets["stdin"].disable_monitor()
+            monitor.close(linger=0)
         for sock in self._sockets.values():
             self._loop.remove_reader(sock.FD)
         self._sockets = {}

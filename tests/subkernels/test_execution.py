@@ -20,11 +20,7 @@ TIMEOUT = 30
 async def python():
     sub = await SubKernel.start("python3", timeout=60)
     try:
-        # One cell first, as any use of a kernel starts: a kernel just started may
-        # not have seen the stdin socket connect yet (on a loaded machine), and drops
-        # an input request to it.
-        await asyncio.wait_for(sub.begin_execute("pass").drain(lambda msg: None), TIMEOUT)
-        yield sub
+        yield sub  # no warm-up cell: the first cell may ask for input at once
     finally:
         await sub.shutdown(now=True)
 
@@ -71,6 +67,33 @@ async def test_an_input_request_is_answered_by_ask(python):
     assert reply["status"] == "ok"
     assert [a["prompt"] for a in asked] == ["who? "]
     assert texts(seen) == ["hello Ada\n"]
+
+
+async def test_a_started_kernel_has_seen_the_stdin_socket(python):
+    """A kernel drops an input_request for a stdin peer it has not seen: start waits
+    for the handshake, so input() in the very first cell reaches its asker."""
+    assert python.channels is not None
+    assert await python.channels.stdin_connected(timeout=0) is True
+
+
+async def test_stdin_connected_says_no_when_nobody_answers():
+    import socket
+
+    from silik_kernel.subkernels.routing import MessageRouter
+    from silik_kernel.subkernels.zmq_channels import ZmqChannels
+
+    ports = []
+    for _ in range(5):
+        with socket.socket() as s:  # free ports nobody listens on
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+    info = {"ip": "127.0.0.1", "transport": "tcp", "key": "k", **dict(zip(names, ports, strict=True))}
+    channels = ZmqChannels(info, MessageRouter())
+    try:
+        assert await channels.stdin_connected(timeout=0.3) is False
+    finally:
+        channels.close()
 
 
 async def test_an_input_request_without_ask_gets_an_empty_answer(python):
