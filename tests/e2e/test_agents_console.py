@@ -7,55 +7,24 @@ outputs. With the default settings the whole turn must be there, once, in order.
 
 from __future__ import annotations
 
-import re
-import sys
 from pathlib import Path
 
 import pexpect
-import psutil
 import pytest
 from agents_fixtures.kernels import agent_prefix, clean_env
-
-EXPECT_TIMEOUT = 60
-ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
-ESC = r"(?:\x1b\[[0-9;?]*[a-zA-Z])*"  # prompt_toolkit colours the prompt number
-
-
-def prompt(number: int) -> re.Pattern[str]:
-    return re.compile(rf"In \[{ESC}{number}{ESC}\]: ")
+from console_pty import jupyter_console, prompt, screen
 
 
 @pytest.fixture
 def chef_console(tmp_path: Path):
     env = clean_env(
-        TERM="xterm",
-        PROMPT_TOOLKIT_NO_CPR="1",  # pexpect answers no cursor-position requests
         JUPYTER_PATH=str(agent_prefix() / "share" / "jupyter"),
         JUPYTER_CONFIG_DIR=str(tmp_path / "config"),  # no config file: the defaults
         JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
         IPYTHONDIR=str(tmp_path / "ipython"),
     )
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "jupyter_console", "--kernel", "chef"],
-        env=env,
-        cwd=str(tmp_path),
-        encoding="utf-8",
-        dimensions=(40, 200),
-        timeout=EXPECT_TIMEOUT,
-    )
-    child.logfile_read = open(tmp_path / "console.log", "w")  # noqa: SIM115 - closed below
-    try:
+    with jupyter_console("chef", env, tmp_path, tmp_path / "console.log", columns=200) as child:
         yield child
-    finally:
-        kernels = psutil.Process(child.pid).children(recursive=True) if child.isalive() else []
-        child.terminate(force=True)
-        child.logfile_read.close()
-        for proc in kernels:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
 
 
 def _turn(child: pexpect.spawn, message: str, number: int) -> str:
@@ -63,7 +32,7 @@ def _turn(child: pexpect.spawn, message: str, number: int) -> str:
     without colours (prompt_toolkit redraws the current prompt as keys arrive)."""
     child.sendline(message)
     child.expect(prompt(number + 1))
-    return ANSI.sub("", child.before).replace("\r\n", "\n")
+    return screen(child.before)
 
 
 def test_a_streamed_answer_and_its_tool_call_show_once_each_in_order(chef_console):

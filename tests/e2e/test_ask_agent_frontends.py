@@ -3,26 +3,18 @@
 
 from __future__ import annotations
 
-import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pexpect
-import psutil
 from agents_fixtures.kernels import agent_prefix, clean_env, team_config_dir
+from console_pty import jupyter_console, prompt, screen
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECT_TIMEOUT = 60
-ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
-ESC = r"(?:\x1b\[[0-9;?]*[a-zA-Z])*"  # prompt_toolkit colours the prompt number
-
-
-def prompt(number: int) -> re.Pattern[str]:
-    return re.compile(rf"In \[{ESC}{number}{ESC}\]: ")
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -37,22 +29,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def _until_prompt(child: pexpect.spawn, number: int) -> str:
     child.expect(prompt(number))
-    return ANSI.sub("", child.before).replace("\r\n", "\n")
+    return screen(child.before)
 
 
 def test_console_shows_the_delegates_call_and_answer_once_under_its_label(tmp_path):
-    env = _env(tmp_path, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "jupyter_console", "--kernel", "silik"],
-        env=env,
-        cwd=str(ROOT),
-        encoding="utf-8",
-        dimensions=(40, 200),
-        timeout=EXPECT_TIMEOUT,
-    )
-    child.logfile_read = open(tmp_path / "console.log", "w")  # noqa: SIM115 - closed below
-    try:
+    env = _env(tmp_path)
+    log = tmp_path / "console.log"
+    with jupyter_console("silik", env, ROOT, log, columns=200, timeout=EXPECT_TIMEOUT) as child:
         child.expect(prompt(1))
         child.sendline("new team -l lead helper")
         _until_prompt(child, 2)
@@ -61,7 +44,7 @@ def test_console_shows_the_delegates_call_and_answer_once_under_its_label(tmp_pa
         child.sendline("ask ~/helper.txt cmd ls ~")
         # the delegate's approval reaches the person at the top, naming who asks
         child.expect_exact("~/helper.txt wants silik: command='ls ~' [y/N] ")
-        shown = ANSI.sub("", child.before).replace("\r\n", "\n")
+        shown = screen(child.before)
         child.sendline("y")
         shown += _until_prompt(child, 4)
         label = shown.index("── ~/helper.txt ──")
@@ -79,15 +62,6 @@ def test_console_shows_the_delegates_call_and_answer_once_under_its_label(tmp_pa
         child.expect_exact("exit")
         child.sendline("y")
         child.expect(pexpect.EOF)
-    finally:
-        kernels = psutil.Process(child.pid).children(recursive=True) if child.isalive() else []
-        child.terminate(force=True)
-        child.logfile_read.close()
-        for proc in kernels:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
 
 
 def test_a_notebooks_saved_outputs_hold_the_delegates_work_under_its_label(tmp_path):

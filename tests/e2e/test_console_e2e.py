@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
 import pexpect
 import psutil
 import pytest
+from console_pty import ESC, descendants, jupyter_console
 
 EXPECT_TIMEOUT = 30
 INTERRUPT_BOUND = 2.0  # seconds from Ctrl-C to the KeyboardInterrupt on screen
-ESC = r"(?:\x1b\[[0-9;?]*[a-zA-Z])*"  # prompt_toolkit colours the prompt number
 PROMPT = re.compile(rf"In \[{ESC}\d+{ESC}\]: ")
 
 
@@ -27,39 +26,12 @@ def runtime_dir(tmp_path: Path) -> Path:
 def console(tmp_path: Path, runtime_dir: Path):
     env = {
         **os.environ,
-        "TERM": "xterm",
-        "PROMPT_TOOLKIT_NO_CPR": "1",  # pexpect answers no cursor-position requests
         "JUPYTER_RUNTIME_DIR": str(runtime_dir),
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "jupyter_console", "--kernel", "silik"],
-        env=env,
-        cwd=str(tmp_path),
-        encoding="utf-8",
-        dimensions=(40, 160),
-        timeout=EXPECT_TIMEOUT,
-    )
-    child.logfile_read = open(tmp_path / "console.log", "w")  # noqa: SIM115 - closed below
-    try:
+    log = tmp_path / "console.log"
+    with jupyter_console("silik", env, tmp_path, log, timeout=EXPECT_TIMEOUT) as child:
         yield child
-    finally:
-        kernels = _descendants(child.pid) if child.isalive() else []
-        child.terminate(force=True)
-        child.logfile_read.close()
-        for proc in kernels:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-
-
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
 
 
 def _cell(child: pexpect.spawn, code: str, *expected: str) -> None:
@@ -88,7 +60,7 @@ def test_console_session(console: pexpect.spawn, runtime_dir: Path) -> None:
     _cell(child, "pwd", rf"\n{ESC}~\r\n")
 
     _cell(child, "new python3 -l k1", "started ~/k1.py")
-    kernels = _descendants(child.pid)
+    kernels = descendants(child.pid)
     assert len(kernels) >= 2, [p.cmdline() for p in kernels]  # silik and its python kernel
     _cell(child, 'run "print(6*7)" k1.py', r"42\r\n")
 
@@ -144,7 +116,7 @@ def test_console_killed(console: pexpect.spawn, runtime_dir: Path) -> None:
     child = console
     child.expect(PROMPT)
     _cell(child, "new python3 -l k1 k2", "started ~/k1.py, ~/k2.py")
-    kernels = _descendants(child.pid)
+    kernels = descendants(child.pid)
     assert len(kernels) >= 3, [p.cmdline() for p in kernels]
     child.kill(9)
     _assert_stopped(kernels, runtime_dir)

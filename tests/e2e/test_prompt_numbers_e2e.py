@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pexpect
-import psutil
 import pytest
+from console_pty import ESC, jupyter_console
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-ESC = r"(?:\x1b\[[0-9;?]*[a-zA-Z])*"  # prompt_toolkit colours the numbers
 IN = re.compile(rf"In \[{ESC}(\d+){ESC}\]: ")
 OUT = re.compile(rf"Out\[{ESC}(\d+){ESC}\]: ")
 
@@ -41,35 +39,11 @@ CELLS = [
 def console(tmp_path: Path):
     env = {
         **os.environ,
-        "TERM": "xterm",
-        "PROMPT_TOOLKIT_NO_CPR": "1",  # pexpect answers no cursor-position requests
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "jupyter_console", "--kernel", "silik"],
-        env=env,
-        cwd=str(tmp_path),
-        encoding="utf-8",
-        dimensions=(40, 160),
-        timeout=30,
-    )
-    child.logfile_read = open(tmp_path / "console.log", "w")  # noqa: SIM115 - closed below
-    try:
+    with jupyter_console("silik", env, tmp_path, tmp_path / "console.log", timeout=30) as child:
         yield child
-    finally:
-        try:
-            kernels = psutil.Process(child.pid).children(recursive=True)
-        except psutil.Error:
-            kernels = []
-        child.terminate(force=True)
-        child.logfile_read.close()
-        for proc in kernels:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
 
 
 def test_console_prompt_numbers_go_up_by_one(console: pexpect.spawn) -> None:

@@ -88,7 +88,12 @@ async def test_stdin_connected_says_no_when_nobody_answers():
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
     names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-    info = {"ip": "127.0.0.1", "transport": "tcp", "key": "k", **dict(zip(names, ports, strict=True))}
+    info = {
+        "ip": "127.0.0.1",
+        "transport": "tcp",
+        "key": "k",
+        **dict(zip(names, ports, strict=True)),
+    }
     channels = ZmqChannels(info, MessageRouter())
     try:
         assert await channels.stdin_connected(timeout=0.3) is False
