@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import atexit
-import os
-import sys
 
 from traitlets import Type
 
 from silik_agents.boot import BootKernel
 from silik_kernel.kernel.app import SingleLoopKernelApp
+from silik_kernel.process_exit import exit_without_teardown
 
 
 class AgentKernelApp(SingleLoopKernelApp):
@@ -42,10 +41,4 @@ def _exit_without_teardown() -> None:
     )
     if not getattr(kernel, "shutting_down", False):
         return
-    for stream in (sys.__stdout__, sys.__stderr__):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(0)
+    exit_without_teardown(run_exit_handlers=False)  # we are the last exit handler

@@ -6,6 +6,7 @@ import os
 import sys
 
 from silik_kernel.command_line import HELP_FLAGS, HELP_MD_USAGE, USAGE, refuse, starting_problem
+from silik_kernel.process_exit import exit_without_teardown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from silik_kernel.kernel.app import launch
 
     launch(args)
-    _exit_now()
+    exit_without_teardown()  # the kernel has stopped its sub-kernels and removed its files
     return 0
 
 
@@ -67,22 +68,6 @@ def _mcp(args: list[str]) -> int:
     from silik_kernel.mcp.stdio import main as serve_mcp
 
     return serve_mcp(args)
-
-
-def _exit_now() -> None:
-    """The kernel has stopped its sub-kernels and removed its files: run the exit
-    handlers, then skip the interpreter's teardown. Freeing every module costs
-    0.5 to 1 s of CPU, counted against the 2.5 s jupyter_client waits for a kernel
-    to exit before it sends SIGTERM."""
-    import atexit
-
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(0)
 
 
 def _skip_pydantic_plugins() -> None:

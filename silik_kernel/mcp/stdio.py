@@ -8,7 +8,6 @@ logs go to stderr.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 
 from silik_kernel.agent_policy import SilikSettings
 from silik_kernel.mcp.content import DEFAULT_MAX_IMAGE_BYTES
+from silik_kernel.process_exit import exit_without_teardown
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -106,20 +106,8 @@ def main(args: list[str]) -> int:
         sys.stderr.write(f"python -m silik_kernel mcp: {exc}\n\n{USAGE}")
         return 2
     asyncio.run(serve(policy, max_image))
-    exit_now()
+    exit_without_teardown()  # the kernels are stopped; never join the stdin thread
     return 0
-
-
-def exit_now() -> None:
-    """The kernels are stopped: run the exit handlers (they remove the private
-    directory), then exit without joining the thread still reading stdin."""
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(0)
 
 
 async def serve(policy: SilikSettings, max_image_bytes: int) -> None:
