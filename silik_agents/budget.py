@@ -158,7 +158,9 @@ class TurnBudget:
         return total
 
     def remaining(self) -> Limits:
-        """What is left of each limit (None: no limit), for a delegated turn."""
+        """What a delegated turn may spend (None: no limit): what is left of each
+        limit, less one request kept for this turn to answer after the delegate,
+        so that a delegate running out is a tool result this turn can carry on from."""
         spent = self.spent()
         out: Limits = {}
         for kind in KINDS:
@@ -168,7 +170,8 @@ class TurnBudget:
             elif kind == "cost":
                 out[kind] = max(0.0, float(limit) - float(spent["cost"] or 0.0))
             else:
-                out[kind] = max(0, int(limit) - int(spent[kind]))
+                kept = 1 if kind == "requests" else 0
+                out[kind] = max(0, int(limit) - int(spent[kind]) - kept)
         return out
 
     def add_delegated(self, path: str, usage: dict[str, Any]) -> None:

@@ -41,8 +41,9 @@ class TurnBudget(Protocol):
     """The budget of the turn being run, as ask_agent sees it."""
 
     def remaining(self) -> dict[str, Any]:
-        """The turn's limits minus what it and its delegates used so far (the
-        ``limits`` shape: requests, total_tokens, tool_calls, cost; None: no limit)."""
+        """What a delegate may spend: the turn's limits minus what it and its
+        delegates used so far, one request kept for its answer (the ``limits``
+        shape: requests, total_tokens, tool_calls, cost; None: no limit)."""
         ...
 
     def add_delegated(self, path: str, usage: dict[str, Any]) -> None:

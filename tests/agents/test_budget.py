@@ -6,9 +6,20 @@ requests, tokens and tool calls per turn, so every number here is exact.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
-from agents_fixtures.kernels import KERNEL_PYTHONPATH, AgentDriver, execute_with_metadata
+from agents_fixtures.kernels import (
+    KERNEL_PYTHONPATH,
+    AgentDriver,
+    agent_prefix,
+    clean_env,
+    execute_with_metadata,
+    final_display,
+)
 from agents_fixtures.meter import expected_usage
+from conftest import KernelDriver
 from pydantic_ai import Agent
 from pydantic_ai.models.function import DeltaToolCall, FunctionModel
 
@@ -191,10 +202,11 @@ async def test_a_delegates_spending_counts_against_the_askers_budget():
 
     budget = TurnBudget.for_turn(LimitSettings(requests=10, total_tokens=1000), "m.toml", None, "")
     await run(budget)
-    # before: one response (51 tokens) spent; after: the delegate's too
+    # before: one response (51 tokens) spent; after: the delegate's too; one request
+    # is always kept for the asker's answer
     assert seen == [
-        {"requests": 9, "total_tokens": 949, "tool_calls": None, "cost": None},
-        {"requests": 6, "total_tokens": 796, "tool_calls": None, "cost": None},
+        {"requests": 8, "total_tokens": 949, "tool_calls": None, "cost": None},
+        {"requests": 5, "total_tokens": 796, "tool_calls": None, "cost": None},
     ]
     assert budget.delegated == {"~/helper.txt": delegate_spent}
     assert ledger.last["delegated"] == {"~/helper.txt": delegate_spent}
@@ -211,3 +223,36 @@ async def test_a_delegates_spending_counts_against_the_askers_budget():
     # what the kernel's /usage lists per asked agent: both turns' delegations
     assert ledger.delegated["~/helper.txt"]["requests"] == 6
     assert turn_budget.get() is None
+
+
+def test_a_delegate_gets_what_is_left_and_its_running_out_is_a_tool_result(meter_dirs, tmp_path):
+    """A lead with 3 requests a turn asks the meter for a 6-request job: its ask took
+    one request and one is kept for its answer, so the meter gets 1, runs out, and
+    the lead answers with that failure as its tool result."""
+    dirs, _ = meter_dirs
+    config = tmp_path / "config"
+    (config / "silik_agents").mkdir(parents=True)
+    (config / "silik_agents" / "team.toml").write_text(
+        "[silik]\nuse_other_kernels = true\n\n[limits]\nrequests = 3\n"
+    )
+    shares = [agent_prefix() / "share" / "jupyter", Path(dirs[0]).parent]
+    env = clean_env(
+        JUPYTER_PATH=os.pathsep.join(str(p) for p in shares), JUPYTER_CONFIG_DIR=str(config)
+    )
+    silik = KernelDriver("silik", env=env)
+    try:
+        silik.ok("new team -l lead\nnew meter -l m", timeout=60)
+        silik.ok("> lead.txt")
+        res = silik.execute("ask ~/m.txt tick 5", timeout=60)
+        silik.ok("/cmd")
+        assert res.status == "ok"
+        text = final_display(res)["text/plain"]
+        assert "That failed: ~/m.txt could not answer: UsageLimitExceeded: this turn used " in text
+        assert "1 of 1 requests (the limit ~/lead.txt gave this turn)" in text
+        meta = res.reply["metadata"]["silik_agents"]
+        assert meta["usage"]["requests"] == 2  # the ask, then the answer
+        assert meta["delegated"]["~/m.txt"]["requests"] == 1
+        rows = {line.split()[0]: line.split() for line in silik.ok("usage").text.splitlines()}
+        assert rows["~/m.txt"][2] == "1" and rows["~/lead.txt"][2] == "2"
+    finally:
+        silik.shutdown()
