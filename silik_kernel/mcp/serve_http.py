@@ -30,7 +30,7 @@ one printed on stderr. SIGTERM or Ctrl-C stops it and every kernel it started.
   --port N             the port (default 0: any free one; the URL is printed)
   --stateless          no session ids: for clients that do not send Mcp-Session-Id back
   --config FILE        the policy, as for `python -m silik_kernel mcp` (see its --help)
-  --max-image-bytes N  images larger than N bytes are replaced by a note
+  --max-image-bytes N  images larger than N bytes come as a link to a resource instead
 """
 
 
@@ -110,6 +110,6 @@ async def serve(policy: SilikSettings, max_image_bytes: int, port: int, stateles
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await endpoint.stop()
-        await server.silik_face.jobs.close()  # type: ignore[attr-defined]
+        await server.silik_face.jobs.close()
         await manager.shutdown_all()
     return 0

@@ -3,7 +3,7 @@
 Every tool comes from :class:`silik_kernel.tools.definitions.SilikTools` (same
 name, arguments and docstring as the agents' tools), wrapped to answer MCP:
 failures and refusals are tool errors (isError) with a hint, images are image
-content under a byte cap. Two tools differ for long cells: run_code returns a
+content under a byte cap (larger ones are links to resources the server serves). Two tools differ for long cells: run_code returns a
 job id after ``wait`` seconds while the cell runs on, and get_output pages a
 job's output by cursor. Each client acts as the caller ``mcp:<its name>``,
 held to the server's ``[silik]`` policy.
@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextvars
 import inspect
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any, get_type_hints
 
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as McpToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
@@ -27,9 +28,10 @@ from silik_kernel.agent_policy import Caller, ToolPolicy
 from silik_kernel.mcp.approvals import approval
 from silik_kernel.mcp.content import (
     DEFAULT_MAX_IMAGE_BYTES,
+    IMAGE_URI,
+    Images,
     as_text,
     error_result,
-    image_content,
     tool_result,
 )
 from silik_kernel.mcp.jobs import Job, Jobs
@@ -74,6 +76,7 @@ class McpFace:
         self.options = options
         self.tools = SilikTools(ServiceBackend(service, _caller.get), self.policy)
         self.jobs = Jobs()
+        self.images = Images(options.max_image_bytes)
 
     def caller(self, ctx: Context) -> Caller:
         return Caller(f"mcp:{client_name(ctx)}", self.policy)
@@ -88,10 +91,18 @@ class McpFace:
                 description=inspect.getdoc(fn),
                 structured_output=False,
             )
+        server.resource(
+            IMAGE_URI + "{image_id}",
+            name="image",
+            description="An image a kernel drew, too large to be shown inline in a tool result.",
+        )(self.image)
+
+    def image(self, image_id: str) -> bytes:
+        """A kept large image's bytes (its mime type is set by the server)."""
+        return self.images.get(image_id).data
 
     def wrap(self, name: str, fn: Callable[..., Any], takes_ctx: bool) -> Callable[..., Any]:
         """``fn`` as an MCP tool: its arguments, plus the request's context."""
-        cap = self.options.max_image_bytes
 
         async def tool(ctx: Context, **args: Any) -> CallToolResult | InputRequiredResult:
             token = _caller.set(self.caller(ctx))
@@ -104,7 +115,7 @@ class McpFace:
                         return error_result(asked)
                 if takes_ctx:
                     return await fn(ctx=ctx, **args)
-                return tool_result(await fn(**args), cap)
+                return tool_result(await fn(**args), self.images)
             except ToolError as exc:
                 return error_result(exc.message)
             finally:
@@ -235,12 +246,15 @@ class McpFace:
         new = job.run.images[job.images_shown :][-4:]
         job.images_shown = len(job.run.images)
         content: list[Any] = [TextContent(type="text", text=as_text(summary))]
-        content.extend(image_content(i, self.options.max_image_bytes) for i in new)
+        for image in new:
+            content.extend(self.images.content(image))
         return CallToolResult(content=content)
 
 
 class SilikMcpServer(MCPServer):
     """MCPServer, whose refusals of a call say what to send instead."""
+
+    silik_face: McpFace
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context | None = None
@@ -256,6 +270,17 @@ class SilikMcpServer(MCPServer):
                 known = ", ".join(SilikTools.TOOL_NAMES)
                 return error_result(f"there is no tool {name!r}; the tools are: {known}")
             raise
+
+    async def read_resource(
+        self, uri: Any, context: Context | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        """A resource; a kept image with its own mime type (a template has one
+        mime type, images come in several)."""
+        contents = await super().read_resource(uri, context)
+        mime = self.silik_face.images.mime_of(str(uri))
+        if mime is None or isinstance(contents, InputRequiredResult):
+            return contents
+        return [replace(c, mime_type=mime) for c in contents]
 
 
 def bad_arguments(name: str, error: ValidationError, schema: dict[str, Any] | None) -> str:
@@ -275,7 +300,7 @@ def bad_arguments(name: str, error: ValidationError, schema: dict[str, Any] | No
 
 def build_server(
     service: ManagerService, policy: ToolPolicy | None = None, options: ServerOptions | None = None
-) -> MCPServer:
+) -> SilikMcpServer:
     """An MCP server offering the silik tools on ``service``'s tree, every client
     held to ``policy`` (the ``[silik]`` section; its defaults when None).
 
@@ -286,7 +311,7 @@ def build_server(
     server = SilikMcpServer(options.name, instructions=INSTRUCTIONS, log_level="WARNING")
     face = McpFace(service, policy, options)
     face.register(server)
-    server.silik_face = face  # type: ignore[attr-defined]
+    server.silik_face = face
     return server
 
 

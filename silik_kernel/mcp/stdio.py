@@ -34,7 +34,8 @@ tree over MCP").
   --config FILE        the policy: the [silik] section of FILE, same keys as an
                        agent kernel's; default JUPYTER_CONFIG_DIR/silik_agents/mcp.toml
                        (~/.jupyter/silik_agents/mcp.toml), the safe defaults without it
-  --max-image-bytes N  images larger than N bytes are replaced by a note (default 1000000)
+  --max-image-bytes N  images larger than N bytes come as a link to a resource of the
+                       server instead of inline (default 1000000)
 """
 
 
@@ -133,7 +134,7 @@ async def serve(policy: SilikSettings, max_image_bytes: int) -> None:
     finally:
         for sig in SIGNALS:
             loop.remove_signal_handler(sig)
-        await server.silik_face.jobs.close()  # type: ignore[attr-defined]
+        await server.silik_face.jobs.close()
         await manager.shutdown_all()
         stopping.cancel()
         serving.cancel()

@@ -83,9 +83,10 @@ async def test_start_run_read_and_stop(client, kernel):
     assert data_of(await call(client, "kernel_history", path=kernel, n=1)) == ["1/0"]
 
 
-async def test_images_under_the_cap_are_shown_and_larger_ones_noted(client, kernel):
+async def test_images_under_the_cap_are_shown_and_larger_ones_linked(client, kernel):
     small = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 100).decode()
-    big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(MAX_IMAGE * 2)).decode()
+    big_png = b"\x89PNG\r\n\x1a\n" + os.urandom(MAX_IMAGE * 2)
+    big = base64.b64encode(big_png).decode()
     code = (
         "from IPython.display import display\n"
         f"display({{'image/png': '{small}', 'text/plain': 'small'}}, raw=True)\n"
@@ -95,10 +96,24 @@ async def test_images_under_the_cap_are_shown_and_larger_ones_noted(client, kern
     result = await call(client, "run_code", path=kernel, code=code)
     summary = data_of(result)
     assert summary["results"] == ["small", "big", "only html"]
-    image, note = result.content[1], result.content[2]
+    image, note, link = result.content[1:]
     assert image.type == "image" and image.mime_type == "image/png"
     assert base64.b64decode(image.data) == base64.b64decode(small)
+    assert link.type == "resource_link" and link.uri.startswith("silik://images/")
+    assert link.mime_type == "image/png" and link.size == len(big_png)
     assert note.type == "text" and "over the image cap of 3000 bytes" in note.text
+    assert f"read the resource {link.uri}" in note.text
+    read = await asyncio.wait_for(client.read_resource(link.uri), CALL_TIMEOUT)
+    (blob,) = read.contents
+    assert blob.mime_type == "image/png" and base64.b64decode(blob.blob) == big_png
+    templates = (await client.list_resource_templates()).resource_templates
+    assert [t.uri_template for t in templates] == ["silik://images/{image_id}"]
+    from mcp.shared.exceptions import MCPError
+
+    with pytest.raises(MCPError, match="no image silik://images/nope: it has expired"):
+        await asyncio.wait_for(client.read_resource("silik://images/nope"), CALL_TIMEOUT)
+    # the connection is still there
+    assert data_of(await call(client, "run_code", path=kernel, code="1 + 1"))["results"] == ["2"]
 
 
 async def test_a_cell_longer_than_wait_becomes_a_job(client, kernel):
