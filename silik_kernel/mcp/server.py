@@ -11,10 +11,11 @@ held to the server's ``[silik]`` policy.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, get_type_hints
 
@@ -115,7 +116,7 @@ class McpFace:
                         return error_result(asked)
                 if takes_ctx:
                     return await fn(ctx=ctx, **args)
-                return tool_result(await fn(**args), self.images)
+                return tool_result(await with_progress(ctx, name, fn(**args)), self.images)
             except ToolError as exc:
                 return error_result(exc.message)
             finally:
@@ -296,6 +297,22 @@ def bad_arguments(name: str, error: ValidationError, schema: dict[str, Any] | No
         for arg, spec in props.items()
     )
     return f"{name}: bad arguments: {problems}. It takes: {takes or 'no arguments'}"
+
+
+async def with_progress(ctx: Context, name: str, call: Awaitable[Any]) -> Any:
+    """``call``'s result; while it runs (an asked agent's turn, a kernel starting),
+    a progress notification every PROGRESS_EVERY seconds keeps the client waiting."""
+    task = asyncio.ensure_future(call)
+    started = time.monotonic()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=PROGRESS_EVERY)
+            if done:
+                return task.result()
+            elapsed = time.monotonic() - started
+            await ctx.report_progress(elapsed, None, f"{name}: working for {elapsed:.0f} s")
+    finally:
+        task.cancel()  # a no-op once it is done; else the client went away
 
 
 def build_server(

@@ -49,6 +49,20 @@ async def test_a_client_starts_an_agent_and_asks_it_in_one_thread(client):
         assert again["answer"] == "heard: again (turn 2)"
         anew = data_of(await call(client, "ask_agent", path=path, message="anew", fresh=True))
         assert anew["answer"] == "heard: anew (turn 1)"
+        # a long turn keeps the client waiting with progress notifications
+        progress: list[str] = []
+
+        async def on_progress(done, total, message):
+            progress.append(message or "")
+
+        slept = await asyncio.wait_for(
+            client.call_tool(
+                "ask_agent", {"path": path, "message": "sleep 2.5"}, progress_callback=on_progress
+            ),
+            CALL_TIMEOUT,
+        )
+        assert data_of(slept)["answer"] == "slept"
+        assert progress and all(m.startswith("ask_agent: working for ") for m in progress)
         # its approval prompts cannot reach a person through MCP: denied, saying why
         asked = data_of(await call(client, "ask_agent", path=path, message="cmd help"))
         assert asked["tools"] == ["silik"]
