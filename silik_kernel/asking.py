@@ -9,9 +9,8 @@ checked against what the service saw begin.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from silik_kernel.manager import SilikManager
 from silik_kernel.policy_guard import PolicyDenied
 from silik_kernel.protocol.messages import OUTPUT_TYPES
 from silik_kernel.subkernels.execution import ExecuteOptions, Message
+from silik_kernel.timed_runs import Emit, Ended, timed_run
 
 #: The request and reply metadata key an agent kernel reads and answers under.
 AGENT_KEY = "silik_agents"
@@ -123,19 +123,15 @@ async def ask_turn(
     Stopped early (the asking cell was interrupted), the asked kernel is
     interrupted and given STOP_GRACE seconds to end its turn.
     """
-    rec = manager.record(path)
-    where = rec.entry.path
-    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    where = manager.record(path).entry.path
 
-    async def read() -> Message:
+    async def read(emit: Emit) -> Message:
         run = await manager.begin_execute(path, message, options)
         try:
             async for channel, msg in run:
                 msg_type = msg["header"]["msg_type"]
                 if channel == "iopub" and msg_type in OUTPUT_TYPES:
-                    events.put_nowait(
-                        {"kind": "output", "msg_type": msg_type, "content": msg["content"]}
-                    )
+                    emit({"kind": "output", "msg_type": msg_type, "content": msg["content"]})
                 elif channel == "stdin" and msg_type == "input_request":
                     content = msg["content"]
                     answer = ""
@@ -148,35 +144,19 @@ async def ask_turn(
             run.close()
         raise SilikError("the agent kernel sent no reply", hint=None)
 
-    task = asyncio.ensure_future(read())
-    task.add_done_callback(lambda _: events.put_nowait(None))
-    status = ""
-    deadline = time.monotonic() + max(float(timeout), 0.1)
-    ended = False
-    try:
-        while True:
-            try:
-                event = await asyncio.wait_for(events.get(), max(deadline - time.monotonic(), 0.01))
-            except TimeoutError:
-                if status:
-                    break  # the interrupt did not end it either
-                status = "timeout"
-                deadline = time.monotonic() + STOP_GRACE
-                await _interrupt(manager, path)
-                continue
-            if event is None:
+    runs = timed_run(
+        read,
+        timeout=timeout,
+        grace=STOP_GRACE,
+        interrupt=lambda: _interrupt(manager, path),
+        interrupt_if_abandoned=True,
+    )
+    async with aclosing(runs):  # stopped early: the asked kernel is interrupted now
+        async for item in runs:
+            if isinstance(item, Ended):
+                task, status = item.task, "timeout" if item.timed_out else ""
                 break
-            yield event
-        ended = True
-    finally:
-        if not ended and not task.done():
-            await _interrupt(manager, path)
-            await asyncio.wait([task], timeout=STOP_GRACE)
-        task.cancel()
-        try:
-            await task
-        except BaseException:
-            pass
+            yield item
     yield {"kind": "result", "data": turn_result(where, task, status)}
 
 

@@ -7,11 +7,10 @@ same methods, so behaviour cannot differ between the two.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from typing import Any, get_type_hints
 
 from silik_kernel.agent_policy import USER, Caller, ToolPolicy
@@ -23,6 +22,7 @@ from silik_kernel.manager import SilikManager
 from silik_kernel.policy_guard import PolicyDenied, PolicyGuard
 from silik_kernel.protocol.messages import OUTPUT_TYPES
 from silik_kernel.subkernels.execution import ExecuteOptions, Message
+from silik_kernel.timed_runs import Emit, Ended, timed_run
 from silik_kernel.tree import Folder, KernelEntry
 
 STREAM_OPS = frozenset({"run_code", "ask_agent"})
@@ -245,47 +245,30 @@ class ManagerService:
         self.guard.may_use(caller, path)
         rec = self.manager.record(path)
         started = time.monotonic()
-        events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
-        def on_iopub(msg: Message) -> None:
-            msg_type = msg["header"]["msg_type"]
-            if msg_type in OUTPUT_TYPES:
-                events.put_nowait(
-                    {"kind": "output", "msg_type": msg_type, "content": msg["content"]}
-                )
+        async def execute(emit: Emit) -> dict[str, Any]:
+            def on_iopub(msg: Message) -> None:
+                msg_type = msg["header"]["msg_type"]
+                if msg_type in OUTPUT_TYPES:
+                    emit({"kind": "output", "msg_type": msg_type, "content": msg["content"]})
 
-        async def execute() -> dict[str, Any]:
             run = await self.manager.begin_execute(path, code, ExecuteOptions(allow_stdin=False))
             return await run.drain(on_iopub)
 
-        # The run reads on in a task of its own, so that a timeout interrupts it
-        # without cancelling it; None on the queue says it has ended.
-        task = asyncio.ensure_future(execute())
-        task.add_done_callback(lambda _: events.put_nowait(None))
-        timed_out = False
-        deadline = started + max(float(timeout), 0.1)
-        try:
-            while True:
-                wait = max(deadline - time.monotonic(), 0.01)
-                try:
-                    event = await asyncio.wait_for(events.get(), wait)
-                except TimeoutError:
-                    if timed_out:
-                        break  # the interrupt did not end it either; stop waiting
-                    timed_out = True
-                    deadline = time.monotonic() + INTERRUPT_GRACE
-                    await self.manager.interrupt(path)
-                    continue
-                if event is None:
+        runs = timed_run(
+            execute,
+            timeout=timeout,
+            grace=INTERRUPT_GRACE,
+            interrupt=lambda: self.manager.interrupt(path),
+        )
+        async with aclosing(runs):  # a consumer that stops early stops the run now
+            async for item in runs:
+                if isinstance(item, Ended):
+                    ended = item
                     break
-                yield event
-        finally:
-            task.cancel()  # a no-op when it has ended; awaiting it retrieves its error
-            try:
-                await task
-            except BaseException:
-                pass
-        reply = {} if task.cancelled() else task.result()
+                yield item
+        reply = {} if ended.task.cancelled() else ended.task.result()
+        timed_out = ended.timed_out
         yield {"kind": "result", "data": _run_result(rec.entry.path, reply, timed_out, started)}
 
     async def ask_agent(
