@@ -8,12 +8,13 @@ of this turn's budget and books what the delegate spent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from silik_kernel.asking import AskUser
 from silik_kernel.errors import SilikError
 from silik_kernel.service import ServiceError
+from silik_kernel.tools.backend import SilikBackend
 from silik_kernel.tools.base import ToolError, turn_budget
 
 __all__ = ["AskUser", "ask_agent"]
@@ -22,19 +23,8 @@ __all__ = ["AskUser", "ask_agent"]
 Sink = Callable[[str, dict[str, Any]], None]
 
 
-class StreamBackend(Protocol):
-    def stream(
-        self,
-        op: str,
-        args: dict[str, Any],
-        *,
-        timeout: float | None = None,
-        ask: AskUser | None = None,
-    ) -> AsyncIterator[dict[str, Any]]: ...
-
-
 async def ask_agent(
-    backend: StreamBackend,
+    backend: SilikBackend,
     path: str,
     message: str,
     *,
