@@ -21,6 +21,17 @@ from mcp.types import Implementation
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 30.0
+#: A client's first request, as raw JSON-RPC (for probes with httpx).
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"},
+    },
+}
 
 
 def http_client(url: str, token: str, name: str = "pytest") -> Client:

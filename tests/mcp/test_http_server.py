@@ -14,18 +14,7 @@ import pytest
 pytest.importorskip("mcp")
 
 import httpx  # noqa: E402
-from mcp_http_procs import ROOT, ServerProcess, http_client, result_data  # noqa: E402
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "probe", "version": "0"},
-    },
-}
+from mcp_http_procs import INIT, ROOT, ServerProcess, http_client, result_data  # noqa: E402
 
 
 @pytest.fixture(scope="module")
